@@ -1,0 +1,98 @@
+"""ClickHouse access: one code path for the embedded engine (chdb) and a ClickHouse server.
+
+clickhouse-connect gives the same synchronous ``Client`` for both DSNs. A client serialises its
+own calls, so :class:`ClickHousePool` keeps a few of them and runs each call in a worker thread:
+the asyncio loop (API and Kafka sink) never blocks on a query.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+
+from core.settings import ClickHouseSettings
+
+
+def connect(settings: ClickHouseSettings) -> Client:
+    """Open one client on the configured DSN (the embedded engine creates its directory)."""
+    if settings.embedded:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # autogenerate_session_id=False: sessions would serialise concurrent queries on a server.
+    return clickhouse_connect.get_client(dsn=settings.dsn, autogenerate_session_id=False)
+
+
+class ClickHousePool:
+    """A fixed set of clients; ``async`` helpers borrow one per call and run it off the loop."""
+
+    def __init__(self, settings: ClickHouseSettings, size: int | None = None) -> None:
+        self.settings = settings
+        self.database = settings.database
+        self._idle: queue.Queue[Client] = queue.Queue()
+        self._all: list[Client] = []
+        for _ in range(size or settings.pool_size):
+            client = connect(settings)
+            self._all.append(client)
+            self._idle.put(client)
+
+    @contextlib.contextmanager
+    def client(self) -> Iterator[Client]:
+        """Borrow a client for synchronous use (blocks until one is free)."""
+        client = self._idle.get()
+        try:
+            yield client
+        finally:
+            self._idle.put(client)
+
+    def query_rows(
+        self, sql: str, parameters: dict[str, Any] | None = None
+    ) -> list[tuple[Any, ...]]:
+        with self.client() as client:
+            return list(client.query(sql, parameters=parameters).result_rows)
+
+    def query_columns(
+        self, sql: str, parameters: dict[str, Any] | None = None
+    ) -> tuple[list[str], list[Sequence[Any]]]:
+        with self.client() as client:
+            result = client.query(sql, parameters=parameters)
+            return list(result.column_names), list(result.result_columns)
+
+    def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        with self.client() as client:
+            return client.command(sql, parameters=parameters)
+
+    def insert(
+        self,
+        table: str,
+        columns: Sequence[Sequence[Any]],
+        column_names: Sequence[str],
+        settings: dict[str, Any] | None = None,
+    ) -> None:
+        with self.client() as client:
+            client.insert(
+                table,
+                list(columns),
+                column_names=list(column_names),
+                column_oriented=True,
+                database=self.database,
+                settings=settings,
+            )
+
+    async def aquery_rows(
+        self, sql: str, parameters: dict[str, Any] | None = None
+    ) -> list[tuple[Any, ...]]:
+        return await asyncio.to_thread(self.query_rows, sql, parameters)
+
+    async def acommand(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        return await asyncio.to_thread(self.command, sql, parameters)
+
+    def close(self) -> None:
+        for client in self._all:
+            with contextlib.suppress(Exception):
+                client.close()
+        self._all.clear()

@@ -1,0 +1,279 @@
+"""The one write path for generation events: decode -> validate -> price -> store once.
+
+Both the Kafka sink (``ingest/``) and the HTTP import (``query_api/``) go through here, so an
+event is judged, priced and de-duplicated the same way whichever door it came in by.
+
+Everything works on batches: per-event work is limited to what must be per event (parsing and
+validation); pricing lookups, column building and the duplicate check are per batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from core.clickhouse import ClickHousePool
+from core.pricing import PriceCatalog
+from schemas.event import DEFAULT_MAX_METADATA_BYTES, SCHEMA_VERSION, GenerationEvent
+
+# Reasons an event is refused; they travel with the event to the dead-letter topic.
+INVALID_JSON = "invalid_json"
+NOT_AN_OBJECT = "not_an_object"
+OVERSIZED = "oversized"
+UNSUPPORTED_SCHEMA_VERSION = "unsupported_schema_version"
+INVALID_EVENT = "invalid_event"
+
+# Ids per duplicate-check query: keeps the bound parameters well under HTTP URI limits.
+_LOOKUP_CHUNK = 4_000
+
+COLUMNS = (
+    "event_id",
+    "client_id",
+    "occurred_at",
+    "provider",
+    "model",
+    "endpoint",
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "reasoning_tokens",
+    "cost_usd",
+    "cost_source",
+    "price_version",
+    "latency_ms",
+    "success",
+    "status_code",
+    "error_type",
+    "error_message",
+    "request_id",
+    "end_user_id",
+    "request_metadata",
+    "response_metadata",
+    "schema_version",
+    "source",
+    "source_partition",
+    "source_offset",
+)
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    """Raw bytes of one event and where they came from (Kafka position, or an import line)."""
+
+    value: bytes
+    topic: str = ""
+    partition: int = -1
+    offset: int = -1
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """An event that cannot be stored, with every problem found in it."""
+
+    record: SourceRecord
+    reason: str
+    errors: list[dict[str, Any]]
+
+    def describe(self) -> str:
+        return "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ())) or '<event>'}: {e['msg']}"
+            for e in self.errors
+        )
+
+
+@dataclass(frozen=True)
+class Accepted:
+    event: GenerationEvent
+    record: SourceRecord
+
+
+@dataclass
+class Decoded:
+    accepted: list[Accepted] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_event_bytes: int = 64 * 1024
+    max_metadata_bytes: int = DEFAULT_MAX_METADATA_BYTES
+
+
+def _error(loc: Sequence[str | int], msg: str, kind: str) -> dict[str, Any]:
+    return {"loc": list(loc), "msg": msg, "type": kind}
+
+
+def decode_one(record: SourceRecord, limits: Limits) -> Accepted | Rejection:
+    """Parse and validate one event; a refusal lists every problem pydantic found."""
+    if len(record.value) > limits.max_event_bytes:
+        msg = f"event is {len(record.value)} bytes, more than the {limits.max_event_bytes} limit"
+        return Rejection(record, OVERSIZED, [_error([], msg, "too_large")])
+    try:
+        data = orjson.loads(record.value)
+    except orjson.JSONDecodeError as exc:
+        return Rejection(record, INVALID_JSON, [_error([], f"not valid JSON: {exc}", "json")])
+    if not isinstance(data, dict):
+        msg = f"event must be a JSON object, got {type(data).__name__}"
+        return Rejection(record, NOT_AN_OBJECT, [_error([], msg, "type")])
+    version = data.get("schema_version", SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
+        msg = f"schema_version {version!r} is not supported (this worker reads {SCHEMA_VERSION})"
+        return Rejection(
+            record, UNSUPPORTED_SCHEMA_VERSION, [_error(["schema_version"], msg, "version")]
+        )
+    try:
+        event = GenerationEvent.model_validate(
+            data, context={"max_metadata_bytes": limits.max_metadata_bytes}
+        )
+    except ValidationError as exc:
+        errors = [
+            _error([str(p) for p in e["loc"]], e["msg"], e["type"])
+            for e in exc.errors(include_url=False, include_input=False)
+        ]
+        return Rejection(record, INVALID_EVENT, errors)
+    return Accepted(event, record)
+
+
+def decode_batch(records: Iterable[SourceRecord], limits: Limits) -> Decoded:
+    decoded = Decoded()
+    for record in records:
+        outcome = decode_one(record, limits)
+        if isinstance(outcome, Accepted):
+            decoded.accepted.append(outcome)
+        else:
+            decoded.rejected.append(outcome)
+    return decoded
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    inserted: int
+    duplicates: int
+    unpriced: int
+
+
+def _utc_naive(value: datetime) -> datetime:
+    # The column is DateTime64(3, 'UTC'); naive UTC avoids any local-time interpretation.
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+class EventStore:
+    """Writes accepted events to ``generations``: priced, each event_id at most once.
+
+    Exactly-once effect, in two layers (see docs/architecture.md):
+    1. Before inserting, ids already stored are looked up by primary key (client_id,
+       occurred_at, event_id) and dropped, as are repeats inside the batch. This covers Kafka
+       redelivery after a crash and producers that send an event twice.
+    2. The insert carries a token derived from the ids it holds, so if an insert timed out but
+       did land, its retry (the same rows) is dropped by ClickHouse's block de-duplication.
+    The check and the insert are serialised by a lock: one writer per process, and Kafka keys
+    events by client so a client's events have one consumer at a time.
+    """
+
+    def __init__(self, pool: ClickHousePool, catalog: PriceCatalog) -> None:
+        self.pool = pool
+        self.catalog = catalog
+        self._lock = threading.Lock()
+
+    def write(self, accepted: Sequence[Accepted], source: str) -> WriteResult:
+        unique: dict[Any, Accepted] = {}
+        for item in accepted:
+            unique.setdefault(item.event.event_id, item)
+        with self._lock:
+            stored = self._already_stored(list(unique.values()))
+            fresh = [item for key, item in unique.items() if key not in stored]
+            unpriced = 0
+            if fresh:
+                columns, unpriced = self._columns(fresh, source)
+                token = hashlib.sha256(
+                    b"".join(sorted(item.event.event_id.bytes for item in fresh))
+                ).hexdigest()
+                self.pool.insert(
+                    "generations",
+                    columns,
+                    COLUMNS,
+                    settings={"insert_deduplication_token": token},
+                )
+        return WriteResult(len(fresh), len(accepted) - len(fresh), unpriced)
+
+    def _already_stored(self, items: list[Accepted]) -> set[Any]:
+        if not items:
+            return set()
+        found: set[Any] = set()
+        for start in range(0, len(items), _LOOKUP_CHUNK):
+            chunk = items[start : start + _LOOKUP_CHUNK]
+            times = [_utc_naive(i.event.occurred_at) for i in chunk]
+            rows = self.pool.query_rows(
+                f"SELECT event_id FROM {self.pool.database}.generations "
+                "WHERE client_id IN {clients:Array(String)} "
+                "AND occurred_at >= {lo:DateTime64(3)} AND occurred_at <= {hi:DateTime64(3)} "
+                "AND event_id IN {ids:Array(UUID)}",
+                {
+                    "clients": sorted({i.event.client_id for i in chunk}),
+                    # The column keeps milliseconds: widen by one so truncation cannot miss.
+                    "lo": min(times) - timedelta(milliseconds=1),
+                    "hi": max(times) + timedelta(milliseconds=1),
+                    "ids": [i.event.event_id for i in chunk],
+                },
+            )
+            found.update(row[0] for row in rows)
+        return found
+
+    def _columns(self, items: Sequence[Accepted], source: str) -> tuple[list[list[Any]], int]:
+        cols: list[list[Any]] = [[] for _ in COLUMNS]
+        unpriced = 0
+        lookup = self.catalog.lookup
+        for item in items:
+            e = item.event
+            when = _utc_naive(e.occurred_at)
+            if e.cost_usd is not None:
+                cost, cost_source, version = e.cost_usd, "provider", ""
+            else:
+                price = lookup(e.provider, e.model, when)
+                if price is None:
+                    cost, cost_source, version = Decimal(0), "unpriced", ""
+                    unpriced += 1
+                else:
+                    nano = price.cost_nano(
+                        e.input_tokens, e.output_tokens, e.cached_input_tokens, e.reasoning_tokens
+                    )
+                    cost, cost_source, version = Decimal(nano).scaleb(-9), "catalog", price.version
+            row = (
+                e.event_id,
+                e.client_id,
+                when,
+                e.provider,
+                e.model,
+                e.endpoint,
+                e.input_tokens,
+                e.output_tokens,
+                e.cached_input_tokens,
+                e.reasoning_tokens,
+                cost,
+                cost_source,
+                version,
+                e.latency_ms,
+                e.success,
+                e.status_code or 0,
+                e.error_type or "",
+                e.error_message or "",
+                e.request_id or "",
+                e.end_user_id or "",
+                orjson.dumps(e.request_metadata, default=str).decode(),
+                orjson.dumps(e.response_metadata, default=str).decode(),
+                e.schema_version,
+                source,
+                item.record.partition,
+                item.record.offset,
+            )
+            for col, value in zip(cols, row, strict=True):
+                col.append(value)
+        return cols, unpriced

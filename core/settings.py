@@ -1,0 +1,129 @@
+"""One settings tree, read from ``LLMHUB_*`` environment variables and validated at start-up.
+
+Each section is its own ``BaseSettings`` with its own prefix so the variable names stay flat
+(``LLMHUB_CLICKHOUSE_URL``, ``LLMHUB_KAFKA_BOOTSTRAP``...). Library code never reads the
+environment: entry points call :func:`Settings.from_env` and pass the result down.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+class SettingsError(Exception):
+    """Settings failed validation; the message names the section and every bad field."""
+
+
+class ClickHouseSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LLMHUB_CLICKHOUSE_", extra="ignore")
+
+    # Empty means the embedded engine (chdb) under ``data_dir``; http(s)://... a ClickHouse server.
+    url: str = ""
+    data_dir: Path = Path(".data/chdb")
+    database: str = "llmhub"
+    # Concurrent queries need several clients: one client serialises its calls.
+    pool_size: int = Field(default=4, ge=1, le=64)
+    # Blocks remembered for insert de-duplication (see docs/architecture.md, exactly-once).
+    dedup_window: int = Field(default=10_000, ge=100)
+
+    @field_validator("database")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        # The database name is spliced into SQL as an identifier, so it must be one.
+        if not _IDENT.match(value):
+            raise ValueError("must be a plain identifier ([A-Za-z_][A-Za-z0-9_]*)")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://", "chdb://")):
+            raise ValueError("must start with http://, https:// or chdb:// (or be empty)")
+        return value
+
+    @property
+    def dsn(self) -> str:
+        """The clickhouse-connect DSN: the configured URL or the embedded engine's directory."""
+        if self.url:
+            return self.url
+        return f"chdb://{self.data_dir.resolve()}"
+
+    @property
+    def embedded(self) -> bool:
+        return self.dsn.startswith("chdb://")
+
+
+class KafkaSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LLMHUB_KAFKA_", extra="ignore")
+
+    # Empty means no broker: the service runs without the streaming path.
+    bootstrap: str = ""
+    topic: str = "llmhub.generations"
+    dlq_topic: str = "llmhub.generations.dlq"
+    partitions: int = Field(default=4, ge=1)
+    group: str = "llmhub-sink"
+    # Linger lets the producer batch: it trades a few ms of latency for throughput.
+    producer_linger_ms: int = Field(default=5, ge=0)
+
+
+class WorkerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LLMHUB_WORKER_", extra="ignore")
+
+    batch_size: int = Field(default=5_000, ge=1)
+    batch_window_s: float = Field(default=0.5, gt=0)
+    retry_initial_s: float = Field(default=0.2, gt=0)
+    retry_max_s: float = Field(default=10.0, gt=0)
+    # Events larger than this are dead-lettered rather than stored.
+    max_event_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_metadata_bytes: int = Field(default=16 * 1024, ge=256)
+
+
+class ApiSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LLMHUB_API_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    # Without an admin token the admin API answers 403 to everything.
+    admin_token: SecretStr | None = None
+    # Token that services use on the HTTP ingest endpoint.
+    ingest_token: SecretStr | None = None
+    # Run the Kafka sink inside the API process (required with the embedded engine).
+    with_worker: bool = True
+
+
+class Settings(BaseModel):
+    """The whole configuration tree."""
+
+    clickhouse: ClickHouseSettings = Field(default_factory=ClickHouseSettings)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Settings:
+        """Read every section from the environment; raise SettingsError naming each problem."""
+        sections: dict[str, type[BaseSettings]] = {
+            "clickhouse": ClickHouseSettings,
+            "kafka": KafkaSettings,
+            "worker": WorkerSettings,
+            "api": ApiSettings,
+        }
+        built: dict[str, Any] = {}
+        problems: list[str] = []
+        for name, section in sections.items():
+            try:
+                built[name] = section(**overrides.get(name, {}))
+            except ValidationError as exc:
+                for err in exc.errors():
+                    field = ".".join(str(p) for p in err["loc"])
+                    problems.append(f"{name}.{field}: {err['msg']}")
+        if problems:
+            raise SettingsError("invalid settings:\n  " + "\n  ".join(problems))
+        return cls(**built)

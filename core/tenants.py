@@ -1,0 +1,242 @@
+"""Clients (tenants), their monthly budgets and their API keys.
+
+An API key is ``llmh_<key_id>_<secret>``: the key id finds the row, the SHA-256 of the whole
+key is compared in constant time. Keys are 256-bit random, so a fast hash is enough (a slow
+password hash protects guessable secrets; these are not guessable). The key is returned once,
+when issued, and never stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from core.clickhouse import ClickHousePool
+from core.errors import Conflict, NotFound, ValidationFailed
+
+DEFAULT_THRESHOLDS = (50, 80, 100)
+_KEY_PREFIX = "llmh"
+_KEY_RE = re.compile(r"^llmh_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
+CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Client:
+    client_id: str
+    name: str
+    monthly_budget_usd: Decimal | None
+    alert_thresholds: tuple[int, ...]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    key_id: str
+    client_id: str
+    label: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    key: str  # shown once
+    info: ApiKey
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def check_budget(budget: Decimal | None, thresholds: list[int] | tuple[int, ...]) -> None:
+    errors = []
+    if budget is not None and (not budget.is_finite() or budget < 0 or budget > Decimal(10**9)):
+        errors.append(
+            {"loc": ["monthly_budget_usd"], "msg": "must be between 0 and 1e9", "type": "range"}
+        )
+    if budget is not None and budget.as_tuple().exponent < -9:  # type: ignore[operator]
+        errors.append(
+            {"loc": ["monthly_budget_usd"], "msg": "at most 9 decimal places", "type": "precision"}
+        )
+    if not thresholds or any(not 1 <= t <= 1000 for t in thresholds):
+        errors.append(
+            {
+                "loc": ["alert_thresholds"],
+                "msg": "needs at least one percentage, each between 1 and 1000",
+                "type": "range",
+            }
+        )
+    if errors:
+        raise ValidationFailed(errors)
+
+
+class TenantStore:
+    """Reads and writes clients and keys; rows are versioned (ReplacingMergeTree + FINAL)."""
+
+    def __init__(self, pool: ClickHousePool) -> None:
+        self.pool = pool
+        self.db = pool.database
+
+    # -- clients -----------------------------------------------------------------------------
+    def create_client(
+        self,
+        client_id: str,
+        name: str,
+        monthly_budget_usd: Decimal | None = None,
+        alert_thresholds: tuple[int, ...] = DEFAULT_THRESHOLDS,
+    ) -> Client:
+        if not CLIENT_ID_RE.match(client_id):
+            raise ValidationFailed(
+                [{"loc": ["client_id"], "msg": "letters, digits and _.:/- only", "type": "pattern"}]
+            )
+        check_budget(monthly_budget_usd, alert_thresholds)
+        if self.get_client(client_id) is not None:
+            raise Conflict(f"client {client_id} already exists")
+        now = _now()
+        client = Client(
+            client_id, name, monthly_budget_usd, tuple(sorted(set(alert_thresholds))), now
+        )
+        self._write_client(client, now)
+        return client
+
+    def update_client(
+        self,
+        client_id: str,
+        *,
+        name: str | None = None,
+        monthly_budget_usd: Decimal | None = None,
+        clear_budget: bool = False,
+        alert_thresholds: tuple[int, ...] | None = None,
+    ) -> Client:
+        current = self.require_client(client_id)
+        budget = None if clear_budget else (monthly_budget_usd or current.monthly_budget_usd)
+        thresholds = tuple(sorted(set(alert_thresholds or current.alert_thresholds)))
+        check_budget(budget, thresholds)
+        updated = Client(client_id, name or current.name, budget, thresholds, current.created_at)
+        self._write_client(updated, _now())
+        return updated
+
+    def _write_client(self, client: Client, version: datetime) -> None:
+        self.pool.insert(
+            "clients",
+            [
+                [client.client_id],
+                [client.name],
+                [client.monthly_budget_usd],
+                [list(client.alert_thresholds)],
+                [client.created_at],
+                [version],
+            ],
+            [
+                "client_id",
+                "name",
+                "monthly_budget_usd",
+                "alert_thresholds",
+                "created_at",
+                "updated_at",
+            ],
+        )
+
+    def get_client(self, client_id: str) -> Client | None:
+        rows = self.pool.query_rows(
+            "SELECT client_id, name, monthly_budget_usd, alert_thresholds, created_at "
+            f"FROM {self.db}.clients FINAL WHERE client_id = {{cid:String}}",
+            {"cid": client_id},
+        )
+        return self._client(rows[0]) if rows else None
+
+    def require_client(self, client_id: str) -> Client:
+        client = self.get_client(client_id)
+        if client is None:
+            raise NotFound(f"client {client_id} not found")
+        return client
+
+    def list_clients(self) -> list[Client]:
+        rows = self.pool.query_rows(
+            "SELECT client_id, name, monthly_budget_usd, alert_thresholds, created_at "
+            f"FROM {self.db}.clients FINAL ORDER BY client_id"
+        )
+        return [self._client(r) for r in rows]
+
+    @staticmethod
+    def _client(row: tuple[Any, ...]) -> Client:
+        return Client(row[0], row[1], row[2], tuple(int(t) for t in row[3]), row[4])
+
+    # -- keys --------------------------------------------------------------------------------
+    def issue_key(self, client_id: str, label: str = "") -> IssuedKey:
+        self.require_client(client_id)
+        key_id = secrets.token_hex(8)
+        key = f"{_KEY_PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
+        now = _now()
+        info = ApiKey(key_id, client_id, label, now, None)
+        self._write_key(info, _hash(key), now)
+        return IssuedKey(key, info)
+
+    def revoke_key(self, key_id: str) -> ApiKey:
+        row = self._key_row(key_id)
+        if row is None:
+            raise NotFound(f"key {key_id} not found")
+        info, key_hash = row
+        if info.revoked_at is None:
+            now = _now()
+            info = ApiKey(info.key_id, info.client_id, info.label, info.created_at, now)
+            self._write_key(info, key_hash, now)
+        return info
+
+    def list_keys(self, client_id: str) -> list[ApiKey]:
+        self.require_client(client_id)
+        rows = self.pool.query_rows(
+            "SELECT key_id, client_id, label, created_at, revoked_at "
+            f"FROM {self.db}.api_keys FINAL WHERE client_id = {{cid:String}} ORDER BY created_at",
+            {"cid": client_id},
+        )
+        return [ApiKey(*r) for r in rows]
+
+    def authenticate(self, api_key: str) -> str | None:
+        """The client a key belongs to, or None for a malformed, unknown or revoked key."""
+        match = _KEY_RE.match(api_key)
+        if match is None:
+            return None
+        row = self._key_row(match.group(1))
+        if row is None:
+            return None
+        info, key_hash = row
+        if not hmac.compare_digest(key_hash, _hash(api_key)) or info.revoked_at is not None:
+            return None
+        return info.client_id
+
+    def _key_row(self, key_id: str) -> tuple[ApiKey, str] | None:
+        rows = self.pool.query_rows(
+            "SELECT key_id, client_id, label, created_at, revoked_at, key_hash "
+            f"FROM {self.db}.api_keys FINAL WHERE key_id = {{kid:String}}",
+            {"kid": key_id},
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        return ApiKey(r[0], r[1], r[2], r[3], r[4]), str(r[5])
+
+    def _write_key(self, info: ApiKey, key_hash: str, version: datetime) -> None:
+        self.pool.insert(
+            "api_keys",
+            [
+                [info.key_id],
+                [info.client_id],
+                [key_hash],
+                [info.label],
+                [info.created_at],
+                [info.revoked_at],
+                [version],
+            ],
+            ["key_id", "client_id", "key_hash", "label", "created_at", "revoked_at", "updated_at"],
+        )

@@ -1,0 +1,69 @@
+"""The OpenAPI 3.1 document served at ``/openapi.json``.
+
+Built from :mod:`query_api.contract` (operations, parameters) and the pydantic response models,
+in the shape FastAPI produces, so openapi-generator makes the same ``BillingApi`` the seed has:
+same method names (operationIds), parameters, and ``object`` / ``UsageReportResponse`` returns.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic.json_schema import models_json_schema
+
+from query_api.contract import OPERATIONS, Operation
+from schemas.billing import HTTPValidationError, UsageReportResponse
+
+_REF = "#/components/schemas/{model}"
+
+
+def _operation(op: Operation) -> dict[str, Any]:
+    body_schema: dict[str, Any]
+    if op.response_ref:
+        body_schema = {"$ref": _REF.format(model=op.response_ref)}
+    else:
+        # An untyped body: generated clients type it as a plain ``object`` (as in the seed).
+        body_schema = {}
+    return {
+        "tags": [op.tag],
+        "summary": op.summary,
+        "description": op.description,
+        "operationId": op.operation_id,
+        "parameters": [p.openapi() for p in op.params.params],
+        "responses": {
+            "200": {
+                "description": "Successful Response",
+                "content": {"application/json": {"schema": body_schema}},
+            },
+            "422": {
+                "description": "Validation Error",
+                "content": {
+                    "application/json": {"schema": {"$ref": _REF.format(model="HTTPValidationError")}}
+                },
+            },
+        },
+    }
+
+
+def build_openapi(server_url: str | None = None) -> dict[str, Any]:
+    _, schemas = models_json_schema(
+        [(UsageReportResponse, "serialization"), (HTTPValidationError, "serialization")],
+        ref_template=_REF,
+    )
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op)
+    doc: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "llmhub billing API",
+            "version": "1.0.0",
+            "description": "Usage and cost of LLM calls per client. Authenticate with the "
+            "`x-api-key` header. Money is a decimal string in USD with 9 places.",
+        },
+        "paths": paths,
+        "components": {"schemas": schemas.get("$defs", {})},
+    }
+    if server_url:
+        doc["servers"] = [{"url": server_url}]
+    return doc

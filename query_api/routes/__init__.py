@@ -1,0 +1,1 @@
+"""HTTP routes, one module per audience: billing clients, admins, event producers, anyone."""

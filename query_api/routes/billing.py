@@ -1,0 +1,116 @@
+"""The six seed endpoints. Each validates all its parameters, then resolves the API key."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+
+from core.errors import Unauthorized, ValidationFailed
+from query_api import contract
+from query_api.app import SERVICES, Services, json_response
+from query_api.billing import count_buckets
+from query_api.params import as_utc
+from query_api.queries.logs import LogFilter
+
+DEFAULT_PERIOD = timedelta(days=30)
+
+Answer = Callable[[Services, str, dict[str, Any]], dict[str, Any]]
+
+
+def _period(values: dict[str, Any]) -> tuple[datetime, datetime]:
+    end = as_utc(values["end_date"]) if values.get("end_date") else datetime.now(UTC)
+    start = as_utc(values["start_date"]) if values.get("start_date") else end - DEFAULT_PERIOD
+    if start >= end:
+        # Only one bound given and it lands on the wrong side of the default other bound.
+        raise ValidationFailed(
+            [
+                {
+                    "loc": ["query", "start_date" if values.get("start_date") else "end_date"],
+                    "msg": "start_date must be earlier than end_date (end defaults to now, "
+                    "start to 30 days before end)",
+                    "type": "value_error",
+                }
+            ]
+        )
+    return start, end
+
+
+def _summary(s: Services, client_id: str, v: dict[str, Any]) -> dict[str, Any]:
+    start, end = _period(v)
+    if count_buckets(start, end, v["group_by"]) > contract.MAX_BUCKETS:
+        raise ValidationFailed(
+            [
+                {
+                    "loc": ["query", "group_by"],
+                    "msg": f"the period needs more than {contract.MAX_BUCKETS} "
+                    f"{v['group_by']} buckets: shorten it or group by a longer unit",
+                    "type": "value_error",
+                }
+            ]
+        )
+    return s.billing.summary(client_id, start, end, v["group_by"])
+
+
+def _by_provider(s: Services, client_id: str, v: dict[str, Any]) -> dict[str, Any]:
+    return s.billing.by_provider(client_id, *_period(v))
+
+
+def _by_endpoint(s: Services, client_id: str, v: dict[str, Any]) -> dict[str, Any]:
+    return s.billing.by_endpoint(client_id, *_period(v))
+
+
+def _current_month(s: Services, client_id: str, v: dict[str, Any]) -> dict[str, Any]:
+    return s.billing.current_month(client_id)
+
+
+def _logs(s: Services, client_id: str, v: dict[str, Any]) -> dict[str, Any]:
+    flt = LogFilter(
+        client_id,
+        provider=v["provider"].lower() if v["provider"] else None,
+        endpoint=v["endpoint"].lower() if v["endpoint"] else None,
+        success=v["success"],
+    )
+    return s.billing.logs(flt, v["limit"], v["offset"])
+
+
+def _log_details(s: Services, client_id: str, v: dict[str, Any]) -> dict[str, Any]:
+    return s.billing.log_detail(client_id, v["log_id"])
+
+
+ANSWERS: dict[str, Answer] = {
+    contract.SUMMARY.operation_id: _summary,
+    contract.BY_PROVIDER.operation_id: _by_provider,
+    contract.BY_ENDPOINT.operation_id: _by_endpoint,
+    contract.CURRENT_MONTH.operation_id: _current_month,
+    contract.LOGS.operation_id: _logs,
+    contract.LOG_DETAILS.operation_id: _log_details,
+}
+
+
+def _handler(op: contract.Operation) -> Callable[[web.Request], Any]:
+    answer = ANSWERS[op.operation_id]
+
+    async def handle(request: web.Request) -> web.Response:
+        values = op.params.parse(request.headers, request.query, request.match_info)
+        services = request.app[SERVICES]
+
+        def run() -> dict[str, Any]:
+            # Key lookup and queries in one worker thread: one hop off the event loop.
+            client_id = services.tenants.authenticate(values["x-api-key"])
+            if client_id is None:
+                raise Unauthorized("invalid or revoked API key")
+            return answer(services, client_id, values)
+
+        return json_response(await asyncio.to_thread(run))
+
+    handle.__name__ = op.operation_id
+    return handle
+
+
+def register(app: web.Application) -> None:
+    for op in contract.OPERATIONS:
+        app.router.add_route(op.method, op.path, _handler(op), name=op.operation_id)

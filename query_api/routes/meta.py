@@ -1,0 +1,26 @@
+"""Unauthenticated routes: the OpenAPI document, docs pointer and health."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp import web
+
+from query_api.app import SERVICES, json_response
+
+
+def register(app: web.Application, openapi: dict[str, Any]) -> None:
+    async def openapi_json(request: web.Request) -> web.Response:
+        return json_response(openapi)
+
+    async def health(request: web.Request) -> web.Response:
+        services = request.app[SERVICES]
+        try:
+            await asyncio.to_thread(services.pool.query_rows, "SELECT 1")
+        except Exception as exc:  # health must answer, whatever broke
+            return json_response({"status": "unavailable", "clickhouse": str(exc)}, 503)
+        return json_response({"status": "ok", "clickhouse": "ok"})
+
+    app.router.add_get("/openapi.json", openapi_json)
+    app.router.add_get("/healthz", health)
