@@ -23,7 +23,8 @@ def connect(settings: ClickHouseSettings) -> Client:
     """Open one client on the configured DSN (the embedded engine creates its directory)."""
     if settings.embedded:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    # autogenerate_session_id=False: sessions would serialise concurrent queries on a server.
+        return clickhouse_connect.get_client(dsn=settings.dsn)
+    # No session id: a server serialises the queries of one session.
     return clickhouse_connect.get_client(dsn=settings.dsn, autogenerate_session_id=False)
 
 

@@ -24,7 +24,8 @@ class Migration:
 
     def statements(self, database: str, dedup_window: int) -> list[str]:
         text = self.sql.replace("{db}", database).replace("{dedup_window}", str(dedup_window))
-        lines = [ln for ln in text.splitlines() if not ln.strip().startswith("--")]
+        # Drop "--" comments (our SQL has no "--" inside strings) so a ";" in one is harmless.
+        lines = [ln.split("--", 1)[0] for ln in text.splitlines()]
         return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 

@@ -22,7 +22,7 @@ _ZERO_METRICS: tuple[Any, ...] = (Decimal(0), 0, 0, 0, 0, 0, 0, 0, 0)
 
 
 def money(value: Decimal) -> str:
-    return str(Decimal(value).quantize(_NANO))
+    return format(Decimal(value).quantize(_NANO), "f")
 
 
 def _aware(value: datetime) -> datetime:

@@ -167,16 +167,10 @@ render_properties() {
 
 # Format the KRaft storage once. `--standalone` bootstraps a single-voter
 # dynamic quorum (matches controller.quorum.bootstrap.servers in the template).
+# (Restarting later with another KAFKA_CONTROLLER_PORT works: the single
+# voter is its own leader and updates its endpoint - verified on 4.4.0.)
 format_storage_if_needed() {
-  local marker="$KAFKA_DATA_DIR/controller-port"
-  if [[ -f "$KRAFT_DIR/meta.properties" ]]; then
-    # The controller endpoint is written into the bootstrap voter set at
-    # format time; restarting on another controller port is not supported.
-    if [[ -f "$marker" && "$(cat "$marker")" != "$KAFKA_CONTROLLER_PORT" ]]; then
-      die "$KAFKA_DATA_DIR was formatted for controller port $(cat "$marker"), not $KAFKA_CONTROLLER_PORT; use the old port or run '$0 reset'"
-    fi
-    return 0
-  fi
+  [[ -f "$KRAFT_DIR/meta.properties" ]] && return 0
   local cluster_id=""
   # A Kafka cluster id is a base64url-encoded random 16-byte UUID (22 chars),
   # exactly what `kafka.tools.StorageTool random-uuid` prints; doing it in bash
@@ -186,12 +180,12 @@ format_storage_if_needed() {
     cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
   done
   log "formatting $KRAFT_DIR (cluster id $cluster_id)"
-  if ! "$JAVA" -cp "$LIBS_DIR/*" kafka.tools.StorageTool format --standalone \
+  if ! "$JAVA" -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -cp "$LIBS_DIR/*" \
+      kafka.tools.StorageTool format --standalone \
       --cluster-id "$cluster_id" --config "$PROPS_FILE" >"$LOGS_DIR/format.log" 2>&1; then
     cat "$LOGS_DIR/format.log" >&2
     die "storage format failed"
   fi
-  echo "$KAFKA_CONTROLLER_PORT" >"$marker"
 }
 
 # --------------------------------------------------------------------------
@@ -208,12 +202,10 @@ cmd_start() {
 
   local pid
   if pid="$(running_pid)"; then
-    if ! port_open "$KAFKA_PORT"; then
-      # Alive but not listening: still starting (or wedged). Give it the
-      # normal start timeout rather than launching a second JVM.
-      log "broker pid $pid is up but $BOOTSTRAP does not answer yet; waiting ..."
-      wait_ready "$pid" no-log-check
-    fi
+    # Already running. Normally wait_ready returns at once; if the broker is
+    # still starting (e.g. the `start` that launched it was killed while
+    # waiting) it gets the normal timeout instead of a second JVM.
+    wait_ready "$pid"
     echo "KAFKA_BOOTSTRAP=$BOOTSTRAP"
     return 0
   fi
@@ -262,24 +254,27 @@ cmd_start() {
   done
   [[ -n "$pid" ]] || die "broker process did not start (no pid file)"
 
-  wait_ready "$pid" log-check
+  wait_ready "$pid"
   log "broker pid $pid ready on $BOOTSTRAP in $(($(now_ms) - t0)) ms (data: $KAFKA_DATA_DIR)"
   echo "KAFKA_BOOTSTRAP=$BOOTSTRAP"
 }
 
-# wait_ready <pid> <log-check|no-log-check>
+# wait_ready <pid>
 # Ready = JVM alive + "Kafka Server started" in this run's server.log + the
-# client port accepts connections. On timeout or early exit: print the log
-# tail, make sure no half-started broker is left behind, exit 1.
+# client port accepts connections. The log line is only written after the
+# broker has been unfenced by the controller and its acceptors started; the
+# TCP check confirms the listener is reachable on loopback. On timeout or
+# early exit: print the log tail, make sure no half-started broker is left
+# behind, exit 1.
 wait_ready() {
-  local pid="$1" mode="$2" deadline=$((SECONDS + KAFKA_START_TIMEOUT))
+  local pid="$1" deadline=$((SECONDS + KAFKA_START_TIMEOUT))
   while :; do
     if ! kill -0 "$pid" 2>/dev/null; then
       show_log_tail
       rm -f "$PID_FILE"
       die "broker exited during startup (see $SERVER_LOG)"
     fi
-    if [[ "$mode" == no-log-check ]] || grep -qF "$READY_LINE" "$SERVER_LOG" 2>/dev/null; then
+    if grep -qF "$READY_LINE" "$SERVER_LOG" 2>/dev/null; then
       port_open "$KAFKA_PORT" && return 0
     fi
     if ((SECONDS >= deadline)); then

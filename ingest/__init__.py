@@ -1,0 +1,1 @@
+"""Getting events in: the Kafka producer library, the Faust sink worker, dead letters, load."""
