@@ -77,7 +77,7 @@ class ClickHousePool:
         with self.client() as client:
             client.insert(
                 table,
-                list(columns),
+                [list(c) for c in columns],
                 column_names=list(column_names),
                 column_oriented=True,
                 database=self.database,

@@ -53,7 +53,7 @@ class EventFactory:
     """Builds event dicts (the JSON producers send), one at a time or as a stream."""
 
     def __init__(self, seed: int = 7, provider_cost_share: float = 0.1) -> None:
-        self.rng = random.Random(seed)
+        self.rng = random.Random(seed)  # noqa: S311 - test data, not secrets
         self.provider_cost_share = provider_cost_share
         self._models = [(p, m) for p, m, _ in MODELS]
         self._weights = [w for _, _, w in MODELS]

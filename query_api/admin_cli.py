@@ -25,9 +25,7 @@ class AdminClient:
         self.token = token
         self.timeout = timeout
 
-    def call(
-        self, method: str, path: str, body: Any = None, raw: bytes | None = None
-    ) -> Any:
+    def call(self, method: str, path: str, body: Any = None, raw: bytes | None = None) -> Any:
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         request = urllib.request.Request(  # noqa: S310 - URL comes from our own settings
             f"{self.base_url}/admin/v1{path}",
@@ -46,7 +44,10 @@ class AdminClient:
             raise SystemExit(f"{method} {path}: HTTP {exc.code}: {detail}") from exc
 
     def create_client(
-        self, client_id: str, name: str, budget: str | None = None,
+        self,
+        client_id: str,
+        name: str,
+        budget: str | None = None,
         thresholds: list[int] | None = None,
     ) -> Any:
         body: dict[str, Any] = {"client_id": client_id, "name": name}

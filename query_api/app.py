@@ -74,13 +74,14 @@ def json_response(body: Any, status: int = 200) -> web.Response:
 def _error_body(exc: Exception) -> tuple[int, Any]:
     if isinstance(exc, ValidationFailed):
         return 422, exc.errors
-    status = {
+    statuses: dict[type[Exception], int] = {
         NotFound: 404,
         Unauthorized: 401,
         Forbidden: 403,
         Conflict: 409,
         Unavailable: 503,
-    }.get(type(exc), 400)
+    }
+    status = statuses.get(type(exc), 400)
     if isinstance(exc, NotFound):
         return status, "Not Found"  # one answer whether missing or someone else's
     return status, str(exc)

@@ -242,7 +242,9 @@ class BillingService:
         else:
             body["remaining_usd"] = money(budget - spend)
             body["percent_used"] = (
-                float(round(spend * 100 / budget, 2)) if budget > 0 else (0.0 if spend == 0 else None)
+                float(round(spend * 100 / budget, 2))
+                if budget > 0
+                else (0.0 if spend == 0 else None)
             )
             for threshold in thresholds:
                 limit = budget * threshold / 100
@@ -267,9 +269,7 @@ class BillingService:
         return body
 
     # -- logs --------------------------------------------------------------------------------
-    def logs(
-        self, flt: logq.LogFilter, limit: int, offset: int
-    ) -> dict[str, Any]:
+    def logs(self, flt: logq.LogFilter, limit: int, offset: int) -> dict[str, Any]:
         total = int(self._rows(logq.log_count(self.db, flt))[0][0])
         rows = self._rows(logq.log_page(self.db, flt, limit, offset)) if offset < total else []
         return {

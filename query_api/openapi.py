@@ -18,12 +18,10 @@ _REF = "#/components/schemas/{model}"
 
 
 def _operation(op: Operation) -> dict[str, Any]:
-    body_schema: dict[str, Any]
-    if op.response_ref:
-        body_schema = {"$ref": _REF.format(model=op.response_ref)}
-    else:
-        # An untyped body: generated clients type it as a plain ``object`` (as in the seed).
-        body_schema = {}
+    # An untyped body ({}) makes generated clients return a plain ``object``, as in the seed.
+    body_schema: dict[str, Any] = (
+        {"$ref": _REF.format(model=op.response_ref)} if op.response_ref else {}
+    )
     return {
         "tags": [op.tag],
         "summary": op.summary,
@@ -38,7 +36,9 @@ def _operation(op: Operation) -> dict[str, Any]:
             "422": {
                 "description": "Validation Error",
                 "content": {
-                    "application/json": {"schema": {"$ref": _REF.format(model="HTTPValidationError")}}
+                    "application/json": {
+                        "schema": {"$ref": _REF.format(model="HTTPValidationError")}
+                    }
                 },
             },
         },

@@ -39,7 +39,10 @@ class Param:
             "name": self.name,
             "in": self.location,
             "required": self.required,
-            "schema": {**self.schema, "title": self.name.replace("-", " ").title().replace(" ", " ")},
+            "schema": {
+                **self.schema,
+                "title": self.name.replace("-", " ").title().replace(" ", " "),
+            },
         }
         if self.description:
             doc["description"] = self.description
@@ -88,8 +91,11 @@ class ParamSet:
             for err in exc.errors(include_url=False, include_input=False):
                 p = by_field[str(err["loc"][0])]
                 errors.append(
-                    {"loc": [p.location, p.name, *err["loc"][1:]], "msg": err["msg"],
-                     "type": err["type"]}
+                    {
+                        "loc": [p.location, p.name, *err["loc"][1:]],
+                        "msg": err["msg"],
+                        "type": err["type"],
+                    }
                 )
         if not errors:
             by_name = {p.name: p for p in self.params}

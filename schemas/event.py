@@ -42,7 +42,7 @@ class GenerationEvent(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
     schema_version: Literal[1] = Field(
-        default=SCHEMA_VERSION, description="Version of this schema; only 1 exists."
+        default=1, description="Version of this schema; only 1 exists."
     )
     event_id: uuid.UUID = Field(description="Idempotency key: the same id is counted once.")
     client_id: Name = Field(description="Tenant (client application) the call is billed to.")

@@ -1,5 +1,5 @@
-"""Shared fixtures: the real embedded ClickHouse engine (or a server via LLMHUB_TEST_CLICKHOUSE_URL),
-a fresh database per test, and the API served on a free loopback port."""
+"""Shared fixtures: the real embedded ClickHouse engine (or a server given by
+LLMHUB_TEST_CLICKHOUSE_URL), a fresh database per test, and the API on a free loopback port."""
 
 from __future__ import annotations
 
@@ -116,3 +116,11 @@ async def api(settings: Settings, pool: ClickHousePool) -> AsyncIterator[Api]:
     async with aiohttp.ClientSession() as session:
         yield Api(f"http://127.0.0.1:{port}", services, session, token.get_secret_value())
     await runner.cleanup()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    from tests.kafka import kafka_broker
+
+    with kafka_broker() as bootstrap:
+        yield bootstrap

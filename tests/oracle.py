@@ -21,7 +21,8 @@ def price_of(provider: str, model: str, day: date) -> dict[str, Any] | None:
     rows = [
         r
         for r in CATALOG["prices"]
-        if r["provider"] == provider and r["model"] == model
+        if r["provider"] == provider
+        and r["model"] == model
         and date.fromisoformat(r["effective_from"]) <= day
     ]
     return max(rows, key=lambda r: r["effective_from"]) if rows else None

@@ -54,6 +54,10 @@ KAFKA_HEAP="${KAFKA_HEAP:--Xms256m -Xmx768m}"
 KAFKA_JVM_OPTS="${KAFKA_JVM_OPTS:--XX:+UseSerialGC -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true}"
 KAFKA_START_TIMEOUT="${KAFKA_START_TIMEOUT:-90}"
 KAFKA_STOP_TIMEOUT="${KAFKA_STOP_TIMEOUT:-30}"
+# Absolute paths: they end up in log.dirs and in the pid-file identity check,
+# and the JVM's working directory is whatever the caller's was.
+[[ "$KAFKA_HOME" == /* ]] || KAFKA_HOME="$PWD/$KAFKA_HOME"
+[[ "$KAFKA_DATA_DIR" == /* ]] || KAFKA_DATA_DIR="$PWD/$KAFKA_DATA_DIR"
 
 LIBS_DIR="$KAFKA_HOME/libs"
 RUN_DIR="$KAFKA_HOME/run"
@@ -150,7 +154,7 @@ cmd_install() {
     echo "$hash" >"$tmp/.resolved"
     rm -rf "$LIBS_DIR"
     mv "$tmp" "$LIBS_DIR"
-    log "installed $(ls "$LIBS_DIR"/*.jar | wc -l) jars"
+    log "installed $(find "$LIBS_DIR" -name '*.jar' | wc -l) jars"
   ) 9>"$KAFKA_HOME/.install.lock"
 }
 
@@ -236,7 +240,7 @@ cmd_start() {
   #   file holds the JVM's pid whether or not setsid had to fork.
   # - 8>&- : don't let the JVM inherit the start lock, or it would hold it for
   #   its whole lifetime and block every later start/stop.
-  # shellcheck disable=SC2086  # KAFKA_HEAP / KAFKA_JVM_OPTS are word lists
+  # shellcheck disable=SC2086,SC2016  # word-split JVM opts; $$ is for the inner bash
   setsid bash -c 'echo $$ >"$0"; exec nohup "$@"' "$PID_FILE" \
     "$JAVA" $KAFKA_HEAP $KAFKA_JVM_OPTS \
     -Dlog4j2.configurationFile="$SCRIPT_DIR/log4j2.yaml" \
@@ -246,8 +250,8 @@ cmd_start() {
     >"$OUT_FILE" 2>&1 </dev/null 8>&- &
 
   # The wrapper writes the pid file within milliseconds.
-  local i
-  for i in $(seq 50); do
+  local _
+  for _ in $(seq 50); do
     pid="$(cat "$PID_FILE" 2>/dev/null || true)"
     [[ -n "$pid" ]] && break
     sleep 0.1
@@ -339,7 +343,7 @@ cmd_reset() {
   cmd_stop
   # Guard the rm -rf against an empty / root-ish KAFKA_DATA_DIR.
   case "$KAFKA_DATA_DIR" in
-    "" | "/" | "$HOME" | "$REPO_ROOT") die "refusing to delete KAFKA_DATA_DIR='$KAFKA_DATA_DIR'" ;;
+    "" | "/" | "$HOME" | "$REPO_ROOT" | "$KAFKA_HOME" | "$KAFKA_HOME/") die "refusing to delete KAFKA_DATA_DIR='$KAFKA_DATA_DIR'" ;;
   esac
   rm -rf "$KAFKA_DATA_DIR"
   log "deleted $KAFKA_DATA_DIR"

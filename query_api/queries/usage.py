@@ -66,9 +66,7 @@ def usage_by_bucket(
     return Query(sql, _params(client_id, start, end))
 
 
-def usage_by_provider_model(
-    database: str, client_id: str, start: datetime, end: datetime
-) -> Query:
+def usage_by_provider_model(database: str, client_id: str, start: datetime, end: datetime) -> Query:
     """One row per (provider, model): (provider, model, *METRIC_COLUMNS)."""
     sql = (
         f"SELECT provider, model, {_METRICS_SQL} FROM {database}.generations "

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from core.pipeline import SourceRecord, decode_batch
-from query_api.app import SERVICES, json_response
+from query_api.app import json_response
 from query_api.routes.admin import PREFIX, require_admin
 
 IMPORT_BATCH = 5_000
@@ -32,9 +32,7 @@ async def import_events(request: web.Request) -> web.Response:
         for r in decoded.rejected:
             counts["rejected"] += 1
             if len(rejected) < MAX_REPORTED_REJECTIONS:
-                rejected.append(
-                    {"line": r.record.offset, "reason": r.reason, "errors": r.errors}
-                )
+                rejected.append({"line": r.record.offset, "reason": r.reason, "errors": r.errors})
         if decoded.accepted:
             result = await asyncio.to_thread(services.events.write, decoded.accepted, "import")
             counts["inserted"] += result.inserted

@@ -244,13 +244,22 @@ async def test_pricing_unpriced_and_provider_cost(api: Api) -> None:
         "latency_ms": 100,
         "success": True,
     }
-    catalog_priced = {**base, "event_id": str(uuid.uuid4()), "provider": "openai",
-                      "model": "gpt-4o"}
+    catalog_priced = {
+        **base,
+        "event_id": str(uuid.uuid4()),
+        "provider": "openai",
+        "model": "gpt-4o",
+    }
     reported = {**catalog_priced, "event_id": str(uuid.uuid4()), "cost_usd": "0.123456789"}
     unknown = {**base, "event_id": str(uuid.uuid4()), "provider": "acme", "model": "nope-1"}
     # o3 changed price on 2025-06-10: the price in force on the call's day applies.
-    old_o3 = {**base, "event_id": str(uuid.uuid4()), "provider": "openai", "model": "o3",
-              "occurred_at": "2025-06-09T23:59:59Z"}
+    old_o3 = {
+        **base,
+        "event_id": str(uuid.uuid4()),
+        "provider": "openai",
+        "model": "o3",
+        "occurred_at": "2025-06-09T23:59:59Z",
+    }
     new_o3 = {**old_o3, "event_id": str(uuid.uuid4()), "occurred_at": "2025-06-10T00:00:00Z"}
     await api.import_events([catalog_priced, reported, unknown, old_o3, new_o3])
 
@@ -271,7 +280,9 @@ async def test_pricing_unpriced_and_provider_cost(api: Api) -> None:
     assert (await detail(old_o3))["cost_usd"] == oracle.fmt(oracle.cost(old_o3))
     assert (await detail(new_o3))["cost_usd"] == oracle.fmt(oracle.cost(new_o3))
     _, summary = await api.get(
-        f"{BASE}/usage/summary", key, start_date="2026-10-01T00:00:00Z",
+        f"{BASE}/usage/summary",
+        key,
+        start_date="2026-10-01T00:00:00Z",
         end_date="2026-10-02T00:00:00Z",
     )
     assert summary["totals"]["unpriced_calls"] == 1

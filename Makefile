@@ -1,0 +1,41 @@
+# Every set-up step lives here: a fresh machine needs only `make run` or `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+
+.PHONY: setup run test lint typecheck unit kafka-start kafka-stop bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## The main job: broker + worker + API on the embedded engine, fed demo traffic through Kafka.
+run: setup
+	bash scripts/run-local.sh
+
+## The whole test suite: lint, types, unit and integration tests on the real broker and engine.
+test: setup lint typecheck
+	bash deploy/kafka/kafka.sh install
+	$(BIN)/pytest -q
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy
+
+kafka-start:
+	bash deploy/kafka/kafka.sh start
+
+kafka-stop:
+	bash deploy/kafka/kafka.sh stop
+
+clean:
+	rm -rf .data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,70 @@
+"""``llmhub-worker``: the Kafka -> ClickHouse sink as its own process (ClickHouse server mode).
+
+With the embedded engine, use ``llmhub-serve`` instead: it runs this same sink in-process,
+because only one process may open the embedded data directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+
+from core.clickhouse import ClickHousePool
+from core.migrations import migrate
+from core.pipeline import EventStore, Limits
+from core.pricing import load_catalog
+from core.settings import Settings, SettingsError
+from ingest.runtime import IngestRuntime, ensure_topics
+
+log = logging.getLogger("llmhub.worker")
+
+
+async def run(settings: Settings) -> None:
+    pool = ClickHousePool(settings.clickhouse)
+    migrate(pool)
+    store = EventStore(pool, load_catalog())
+    w = settings.worker
+    runtime = IngestRuntime(settings, store, Limits(w.max_event_bytes, w.max_metadata_bytes))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await runtime.start()
+    try:
+        await stop.wait()
+    finally:
+        await runtime.stop()
+        pool.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="llmhub-worker", description=__doc__)
+    parser.add_argument("--check", action="store_true", help="validate settings, broker, storage")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if not settings.kafka.bootstrap:
+        print("LLMHUB_KAFKA_BOOTSTRAP is not set", file=sys.stderr)
+        return 2
+    if settings.clickhouse.embedded and not args.check:
+        log.warning("embedded engine: no other process (llmhub-serve) may use %s", settings.clickhouse.data_dir)
+    if args.check:
+        asyncio.run(ensure_topics(settings))
+        migrate(ClickHousePool(settings.clickhouse, size=1))
+        print("ok: settings valid, broker and storage reachable")
+        return 0
+    asyncio.run(run(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+"""The Faust sink: consumes the generations topic and hands batches to :class:`BatchSink`.
+
+Why ``noack_take`` and manual acks: Faust's ``take()`` acks a batch in a ``finally`` even when
+processing raised, so a failed insert would still be committed (lost). Here each batch is acked
+only after :meth:`BatchSink.handle` returned, in offset order, with agent concurrency 1 (Faust
+bug #606: out-of-order acks can commit past an unacked offset).
+
+The same runtime runs inside ``llmhub-serve`` (embedded engine: one process owns storage) or
+alone as ``llmhub-worker`` (ClickHouse server: scale out with more replicas in the group).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import faust
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from core.pipeline import EventStore, Limits, SourceRecord
+from core.settings import Settings
+from ingest.sink import BatchSink, DeadLetters
+
+log = logging.getLogger("llmhub.worker")
+
+STATS_EVERY_S = 10.0
+
+
+async def ensure_topics(settings: Settings) -> None:
+    """Create the generations and dead-letter topics if missing (idempotent)."""
+    k = settings.kafka
+    admin = AIOKafkaAdminClient(bootstrap_servers=k.bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [
+            NewTopic(name, num_partitions=k.partitions, replication_factor=1)
+            for name in (k.topic, k.dlq_topic)
+            if name not in existing
+        ]
+        if wanted:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(wanted)
+    finally:
+        await admin.close()
+
+
+def _faust_app(settings: Settings) -> faust.App:
+    k, w = settings.kafka, settings.worker
+    return faust.App(
+        k.group,  # the app id is the consumer group
+        broker=[f"kafka://{host}" for host in k.bootstrap.split(",")],
+        value_serializer="raw",
+        key_serializer="raw",
+        web_enabled=False,
+        autodiscover=False,
+        store="memory://",
+        topic_partitions=k.partitions,
+        topic_disable_leader=True,
+        consumer_auto_offset_reset="earliest",
+        # Commit often: an acked offset is only acked after its records were stored.
+        broker_commit_every=w.batch_size,
+        broker_commit_interval=1.0,
+        stream_buffer_maxsize=max(4096, 2 * w.batch_size),
+        broker_max_poll_records=max(500, w.batch_size),
+        consumer_max_fetch_size=8 * 1024 * 1024,
+        stream_wait_empty=False,
+    )
+
+
+class IngestRuntime:
+    """Owns the Faust app, the dead-letter producer and the sink for one process."""
+
+    def __init__(self, settings: Settings, store: EventStore, limits: Limits) -> None:
+        self.settings = settings
+        self.store = store
+        self.limits = limits
+        self.app: faust.App | None = None
+        self.sink: BatchSink | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._stats_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        k, w = self.settings.kafka, self.settings.worker
+        await ensure_topics(self.settings)
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=k.bootstrap, enable_idempotence=True, acks="all"
+        )
+        await self._producer.start()
+        self.sink = BatchSink(
+            self.store,
+            DeadLetters(self._producer, k.dlq_topic),
+            self.limits,
+            w.retry_initial_s,
+            w.retry_max_s,
+        )
+        app = _faust_app(self.settings)
+        topic = app.topic(
+            k.topic, value_serializer="raw", key_serializer="raw", partitions=k.partitions
+        )
+        sink = self.sink
+
+        async def consume(stream: Any) -> None:
+            async for events in stream.noack_take(w.batch_size, within=w.batch_window_s):
+                records = [
+                    SourceRecord(
+                        e.message.value,
+                        e.message.topic,
+                        e.message.partition,
+                        e.message.offset,
+                    )
+                    for e in events
+                ]
+                work = asyncio.ensure_future(sink.handle(records))
+                try:
+                    await asyncio.shield(work)
+                except asyncio.CancelledError:
+                    # Stopping (SIGTERM, rebalance): finish storing this batch and ack it so
+                    # the final commit includes it, then stop.
+                    await work
+                    for e in events:
+                        await stream.ack(e)
+                    raise
+                for e in events:
+                    await stream.ack(e)
+
+        app.agent(topic, name="generations-sink", concurrency=1)(consume)
+        self.app = app
+        await app.start()
+        self._stats_task = asyncio.ensure_future(self._log_stats())
+        log.info("sink consuming %s as group %s (%s)", k.topic, k.group, k.bootstrap)
+
+    async def _log_stats(self) -> None:
+        while True:
+            await asyncio.sleep(STATS_EVERY_S)
+            if self.sink is None or self.app is None:
+                continue
+            self.sink.stats.lag = self.lag()
+            log.info("sink stats %s", self.sink.stats.snapshot())
+
+    def lag(self) -> dict[str, int]:
+        """Records not yet consumed per assigned partition (highwater - position)."""
+        if self.app is None:
+            return {}
+        consumer = self.app.consumer
+        lags = {}
+        with contextlib.suppress(Exception):
+            for tp in consumer.assignment():
+                high = consumer.highwater(tp)
+                committed = self.app.consumer._committed_offset.get(tp)  # noqa: SLF001
+                if high is not None:
+                    lags[f"{tp.topic}[{tp.partition}]"] = max(0, high - (committed or 0))
+        return lags
+
+    async def stop(self) -> None:
+        if self._stats_task is not None:
+            self._stats_task.cancel()
+        if self.app is not None:
+            await self.app.stop()
+        if self._producer is not None:
+            await self._producer.stop()
+        if self.sink is not None:
+            log.info("sink stopped; stats %s", self.sink.stats.snapshot())
+
+
+async def start_embedded_ingest(services: Any) -> IngestRuntime:
+    """Start the sink inside the API process (embedded engine: one process owns storage)."""
+    runtime = IngestRuntime(services.settings, services.events, services.limits)
+    await runtime.start()
+    services.ingest = runtime
+    return runtime

@@ -1,0 +1,236 @@
+"""Kafka -> Faust sink -> ClickHouse on the real broker and engine, end to end.
+
+A mixed stream (valid events, exact duplicates, the same event re-sent later, invalid events of
+every kind) must give billing numbers equal to the oracle's over the *unique* valid events,
+and every invalid event must sit in the dead-letter topic with its reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import TopicPartition
+
+from core.settings import KafkaSettings, Settings, WorkerSettings
+from ingest.producer import EventProducer
+from ingest.runtime import IngestRuntime
+from ingest.synthetic import EventFactory
+from tests import oracle
+from tests.conftest import Api
+
+BASE = "/api/v1/llm/billing"
+pytestmark = pytest.mark.kafka
+
+
+async def wait_for(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture
+async def pipeline(
+    api: Api, settings: Settings, kafka_bootstrap: str
+) -> AsyncIterator[tuple[Api, Settings, IngestRuntime]]:
+    suffix = uuid.uuid4().hex[:8]
+    kafka = KafkaSettings(
+        bootstrap=kafka_bootstrap,
+        topic=f"gen-{suffix}",
+        dlq_topic=f"gen-{suffix}.dlq",
+        group=f"sink-{suffix}",
+        partitions=4,
+    )
+    worker = WorkerSettings(batch_size=500, batch_window_s=0.2, retry_initial_s=0.1, retry_max_s=1)
+    full = settings.model_copy(update={"kafka": kafka, "worker": worker})
+    runtime = IngestRuntime(full, api.services.events, api.services.limits)
+    await runtime.start()
+    try:
+        yield api, full, runtime
+    finally:
+        await runtime.stop()
+
+
+async def dead_letters(settings: Settings, expected: int) -> list[Any]:
+    consumer = AIOKafkaConsumer(
+        settings.kafka.dlq_topic,
+        bootstrap_servers=settings.kafka.bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    found: list[Any] = []
+    try:
+        deadline = time.monotonic() + 30
+        while len(found) < expected and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                found.extend(records)
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def committed(settings: Settings) -> dict[int, int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(settings.kafka.group)
+    finally:
+        await admin.close()
+    return {
+        tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == settings.kafka.topic
+    }
+
+
+async def end_offsets(settings: Settings) -> dict[int, int]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka.bootstrap)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(settings.kafka.topic, p) for p in range(settings.kafka.partitions)]
+        ends = await consumer.end_offsets(tps)
+    finally:
+        await consumer.stop()
+    return {tp.partition: off for tp, off in ends.items()}
+
+
+def invalid_events(template: dict[str, Any]) -> dict[str, bytes]:
+    """One event of every kind the sink must refuse, by the reason it must give."""
+    def variant(**changes: Any) -> bytes:
+        return orjson.dumps({**template, "event_id": str(uuid.uuid4()), **changes})
+
+    missing = {k: v for k, v in template.items() if k not in ("model", "latency_ms")}
+    return {
+        "invalid_json": b'{"event_id": "oops", ',
+        "not_an_object": b'["a", "list"]',
+        "unsupported_schema_version": variant(schema_version=99),
+        "invalid_event:wrong_types": variant(input_tokens="many", success="yes"),
+        "invalid_event:missing_fields": orjson.dumps({**missing, "event_id": str(uuid.uuid4())}),
+        "invalid_event:negative_tokens": variant(output_tokens=-3),
+        "oversized": variant(request_metadata={"blob": "x" * 70_000}),
+    }
+
+
+async def produce(settings: Settings, events: list[dict[str, Any]]) -> None:
+    async with EventProducer(settings.kafka.bootstrap, settings.kafka.topic) as producer:
+        await producer.send_all(events)
+
+
+async def produce_raw(settings: Settings, values: list[bytes]) -> None:
+    async with EventProducer(settings.kafka.bootstrap, settings.kafka.topic) as producer:
+        futures = [await producer.send_raw(v, key=b"raw") for v in values]
+        await asyncio.gather(*futures)
+
+
+async def test_mixed_stream_counts_every_event_once_and_dead_letters_the_rest(
+    pipeline: tuple[Api, Settings, IngestRuntime],
+) -> None:
+    api, settings, runtime = pipeline
+    clients = {"alpha": 700, "beta": 400, "gamma": 150, "delta": 60}
+    keys = {c: await api.new_client(c) for c in clients}
+    end = datetime.now(UTC)
+    events = list(EventFactory(seed=5).month(clients, end - timedelta(days=20), end))
+    first, later = events[: len(events) // 2], events[len(events) // 2 :]
+    # Exact duplicates inside the stream, and events re-sent after they were stored.
+    await produce(settings, first + first[:100])
+    assert runtime.sink is not None
+    sink = runtime.sink
+
+    await wait_for(_async(lambda: sink.stats.records >= len(first) + 100), 60, "first half")
+    bad = invalid_events(events[0])
+    await produce(settings, later + first[200:300])
+    await produce_raw(settings, list(bad.values()))
+    total = len(first) + 100 + len(later) + 100 + len(bad)
+    await wait_for(_async(lambda: sink.stats.records >= total), 60, "whole stream")
+
+    assert sink.stats.inserted == len(events)
+    assert sink.stats.duplicates == 200
+    assert sink.stats.dead_lettered == len(bad)
+    start, stop = (end - timedelta(days=21)).isoformat(), (end + timedelta(seconds=1)).isoformat()
+    for client, key in keys.items():
+        mine = [e for e in events if e["client_id"] == client]
+        _, summary = await api.get(f"{BASE}/usage/summary", key, start_date=start, end_date=stop)
+        oracle.assert_metrics(summary["totals"], oracle.totals(mine))
+        _, by_provider = await api.get(
+            f"{BASE}/usage/by-provider", key, start_date=start, end_date=stop
+        )
+        oracle.assert_metrics(by_provider["totals"], oracle.totals(mine))
+        _, logs = await api.get(f"{BASE}/logs", key, limit=1000)
+        assert logs["total"] == len(mine)
+
+    letters = await dead_letters(settings, len(bad))
+    assert len(letters) == len(bad)
+    by_value = {r.value: dict(r.headers) for r in letters}
+    for kind, value in bad.items():
+        headers = by_value[value]  # the original bytes, unchanged
+        assert headers["llmhub.reason"].decode() == kind.split(":")[0]
+        assert orjson.loads(headers["llmhub.errors"])
+        assert headers["llmhub.source.topic"].decode() == settings.kafka.topic
+        assert int(headers["llmhub.source.offset"]) >= 0
+    missing = orjson.loads(by_value[bad["invalid_event:missing_fields"]]["llmhub.errors"])
+    assert {tuple(e["loc"]) for e in missing} == {("model",), ("latency_ms",)}
+
+    # Everything stored was committed, and nothing beyond the end.
+    await wait_for(
+        lambda: _offsets_match(settings), 15, "committed offsets to reach the end offsets"
+    )
+
+
+async def _offsets_match(settings: Settings) -> bool:
+    ends = await end_offsets(settings)
+    done = await committed(settings)
+    return all(done.get(p, 0) == end for p, end in ends.items() if end > 0)
+
+
+async def test_storage_outage_commits_nothing_early_and_recovers_alone(
+    pipeline: tuple[Api, Settings, IngestRuntime],
+) -> None:
+    api, settings, runtime = pipeline
+    key = await api.new_client("outage")
+    end = datetime.now(UTC)
+    events = list(EventFactory(seed=9).month({"outage": 800}, end - timedelta(days=2), end))
+    await produce(settings, events[:200])
+    assert runtime.sink is not None
+    sink = runtime.sink
+    await wait_for(_async(lambda: sink.stats.inserted == 200), 60, "first events stored")
+    await wait_for(lambda: _offsets_match(settings), 15, "first commit")
+    before = await committed(settings)
+
+    db = api.services.pool.database
+    api.services.pool.command(f"DETACH TABLE {db}.generations")
+    try:
+        await produce(settings, events[200:])
+        await wait_for(_async(lambda: sink.stats.storage_retries >= 3), 30, "failing inserts")
+        assert not sink.stats.storage_ok
+        await asyncio.sleep(2.5)  # more than a commit interval
+        assert await committed(settings) == before, "offsets committed while storage was down"
+    finally:
+        api.services.pool.command(f"ATTACH TABLE {db}.generations")
+    await wait_for(_async(lambda: sink.stats.inserted == len(events)), 60, "recovery")
+    assert sink.stats.storage_ok
+    _, summary = await api.get(
+        f"{BASE}/usage/summary",
+        key,
+        start_date=(end - timedelta(days=3)).isoformat(),
+        end_date=(end + timedelta(seconds=1)).isoformat(),
+    )
+    oracle.assert_metrics(summary["totals"], oracle.totals(events))
+    await wait_for(lambda: _offsets_match(settings), 15, "final commit")
+
+
+def _async(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
+    async def run() -> bool:
+        return check()
+
+    return run
