@@ -83,6 +83,8 @@ class WorkerSettings(BaseSettings):
     # Events larger than this are dead-lettered rather than stored.
     max_event_bytes: int = Field(default=64 * 1024, ge=1024)
     max_metadata_bytes: int = Field(default=16 * 1024, ge=256)
+    # How long the group waits for a silent (crashed) worker before handing its partitions on.
+    session_timeout_s: float = Field(default=30.0, ge=3)
 
 
 class ApiSettings(BaseSettings):

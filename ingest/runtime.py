@@ -69,6 +69,8 @@ def _faust_app(settings: Settings) -> faust.App:
         broker_max_poll_records=max(500, w.batch_size),
         consumer_max_fetch_size=8 * 1024 * 1024,
         stream_wait_empty=False,
+        broker_session_timeout=w.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, w.session_timeout_s / 3),
     )
 
 

@@ -48,6 +48,8 @@ class Services:
     events: EventStore = field(init=False)
     # Publishes events to Kafka for the HTTP ingest endpoint (set when a broker is configured).
     publisher: Any = None
+    # The in-process Kafka sink, when this process runs one (its stats show on /healthz).
+    ingest: Any = None
 
     def __post_init__(self) -> None:
         self.tenants = TenantStore(self.pool)

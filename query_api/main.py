@@ -42,6 +42,15 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     site = web.TCPSite(runner, settings.api.host, settings.api.port)
     await site.start()
     sink = None
+    if settings.kafka.bootstrap:
+        from ingest.producer import EventProducer
+
+        services.publisher = EventProducer(
+            settings.kafka.bootstrap,
+            settings.kafka.topic,
+            linger_ms=settings.kafka.producer_linger_ms,
+        )
+        await services.publisher.start()
     if settings.kafka.bootstrap and settings.api.with_worker:
         from ingest.runtime import start_embedded_ingest
 
@@ -66,6 +75,8 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         log.info("shutting down")
         if sink is not None:
             await sink.stop()
+        if services.publisher is not None:
+            await services.publisher.stop()
         await runner.cleanup()
         services.pool.close()
 

@@ -1,21 +1,31 @@
-"""Getting events in over HTTP: the admin bulk import (JSON Lines).
+"""Getting events in over HTTP.
 
-The import goes through the same decode/validate/price/store pipeline as the Kafka sink
-(:mod:`core.pipeline`); invalid lines are reported back with every problem, valid ones stored.
+- ``POST /ingest/v1/events`` (service ingest token): for producers that cannot speak Kafka.
+  One event or a JSON array; all are validated first (any problem: 422, nothing published),
+  then published to Kafka, and the answer comes only after the broker acknowledged them all.
+- ``POST /admin/v1/events/import`` (admin token): bulk JSON Lines straight through the same
+  decode/validate/price/store pipeline as the Kafka sink (:mod:`core.pipeline`); invalid lines
+  are reported back with every problem, valid ones stored.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 from typing import Any
 
+import orjson
 from aiohttp import web
 
+from core.errors import Forbidden, Unauthorized, Unavailable, ValidationFailed
+from ingest.producer import encode
+
 from core.pipeline import SourceRecord, decode_batch
-from query_api.app import json_response
+from query_api.app import SERVICES, json_response
 from query_api.routes.admin import PREFIX, require_admin
 
 IMPORT_BATCH = 5_000
+MAX_INGEST_EVENTS = 10_000
 MAX_REPORTED_REJECTIONS = 1_000
 
 
@@ -57,5 +67,48 @@ async def import_events(request: web.Request) -> web.Response:
     return json_response({**counts, "rejections": rejected})
 
 
+async def ingest_events(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    token = services.settings.api.ingest_token
+    if token is None:
+        raise Forbidden("HTTP ingest disabled: set LLMHUB_API_INGEST_TOKEN")
+    given = request.headers.get("Authorization", "").encode()
+    if not hmac.compare_digest(given, f"Bearer {token.get_secret_value()}".encode()):
+        raise Unauthorized("ingest token missing or wrong")
+    try:
+        body = orjson.loads(await request.read())
+    except orjson.JSONDecodeError as exc:
+        raise ValidationFailed(
+            [{"loc": ["body"], "msg": f"not valid JSON: {exc}", "type": "json_invalid"}]
+        ) from exc
+    events = body if isinstance(body, list) else [body]
+    if not 1 <= len(events) <= MAX_INGEST_EVENTS:
+        raise ValidationFailed(
+            [{"loc": ["body"], "msg": f"send 1 to {MAX_INGEST_EVENTS} events", "type": "length"}]
+        )
+    encoded, errors = [], []
+    for index, event in enumerate(events):
+        if not isinstance(event, dict):
+            errors.append({"loc": ["body", index], "msg": "must be an object", "type": "type"})
+            continue
+        try:
+            encoded.append(encode(event))
+        except ValidationFailed as exc:
+            errors.extend({**e, "loc": ["body", index, *e["loc"]]} for e in exc.errors)
+    if errors:
+        raise ValidationFailed(errors)
+    publisher = services.publisher
+    if publisher is None:
+        raise Unavailable("no Kafka broker configured (LLMHUB_KAFKA_BOOTSTRAP)")
+    try:
+        futures = [await publisher.send_raw(value, key=key) for key, value in encoded]
+        await asyncio.gather(*futures)
+    except Exception as exc:
+        raise Unavailable(f"the broker did not acknowledge the events: {exc}") from exc
+    ids = [str(orjson.loads(value)["event_id"]) for _, value in encoded]
+    return json_response({"accepted": len(ids), "event_ids": ids}, 202)
+
+
 def register(app: web.Application) -> None:
     app.router.add_post(f"{PREFIX}/events/import", import_events)
+    app.router.add_post("/ingest/v1/events", ingest_events)

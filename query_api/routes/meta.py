@@ -20,7 +20,11 @@ def register(app: web.Application, openapi: dict[str, Any]) -> None:
             await asyncio.to_thread(services.pool.query_rows, "SELECT 1")
         except Exception as exc:  # health must answer, whatever broke
             return json_response({"status": "unavailable", "clickhouse": str(exc)}, 503)
-        return json_response({"status": "ok", "clickhouse": "ok"})
+        body: dict[str, Any] = {"status": "ok", "clickhouse": "ok"}
+        if services.ingest is not None and services.ingest.sink is not None:
+            services.ingest.sink.stats.lag = services.ingest.lag()
+            body["sink"] = services.ingest.sink.stats.snapshot()
+        return json_response(body)
 
     app.router.add_get("/openapi.json", openapi_json)
     app.router.add_get("/healthz", health)

@@ -56,9 +56,14 @@ async def pipeline(
     full = settings.model_copy(update={"kafka": kafka, "worker": worker})
     runtime = IngestRuntime(full, api.services.events, api.services.limits)
     await runtime.start()
+    publisher = EventProducer(kafka.bootstrap, kafka.topic)
+    await publisher.start()
+    api.services.publisher, api.services.ingest = publisher, runtime
     try:
         yield api, full, runtime
     finally:
+        api.services.publisher = api.services.ingest = None
+        await publisher.stop()
         await runtime.stop()
 
 
@@ -234,3 +239,36 @@ def _async(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
         return check()
 
     return run
+
+
+async def test_http_ingest_validates_all_then_publishes_and_acks(
+    pipeline: tuple[Api, Settings, IngestRuntime],
+) -> None:
+    api, settings, runtime = pipeline
+    key = await api.new_client("http")
+    end = datetime.now(UTC)
+    events = list(EventFactory(seed=21).month({"http": 50}, end - timedelta(hours=5), end))
+    url = f"{api.base_url}/ingest/v1/events"
+    good = {"Authorization": "Bearer ingest-secret"}
+
+    async with api.session.post(url, json=events[:2]) as r:
+        assert r.status == 401
+    broken = [events[0], {**events[1], "input_tokens": -1, "provider": ""}, "nope"]
+    async with api.session.post(url, json=broken, headers=good) as r:
+        assert r.status == 422
+        locs = sorted(e["loc"] for e in (await r.json())["detail"])
+        assert locs == [["body", 1, "input_tokens"], ["body", 1, "provider"], ["body", 2]]
+    async with api.session.post(url, json=events[0], headers=good) as r:
+        assert r.status == 202 and (await r.json())["accepted"] == 1
+    async with api.session.post(url, json=events, headers=good) as r:
+        body = await r.json()
+        assert r.status == 202 and body["accepted"] == 50
+        assert body["event_ids"] == [e["event_id"] for e in events]
+    assert runtime.sink is not None
+    sink = runtime.sink
+    await wait_for(_async(lambda: sink.stats.records == 51), 30, "ingested events")
+    _, logs = await api.get(f"{BASE}/logs", key, limit=100)
+    assert logs["total"] == 50  # the first event, sent twice, is counted once
+    async with api.session.get(f"{api.base_url}/healthz") as r:
+        health = await r.json()
+        assert health["sink"]["inserted"] == 50 and health["sink"]["duplicates"] == 1

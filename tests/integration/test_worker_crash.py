@@ -1,0 +1,157 @@
+"""SIGKILL the running service mid-stream and restart it: the totals stay exact.
+
+The service runs as a real separate process (``llmhub-serve``: API + Faust sink on its own
+embedded engine directory), as in production; the test only talks HTTP and Kafka to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from ingest.producer import EventProducer
+from ingest.synthetic import EventFactory
+from tests import oracle
+
+pytestmark = pytest.mark.kafka
+BASE = "/api/v1/llm/billing"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Service:
+    """One ``llmhub-serve`` process that can be killed and started again on the same data."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env = env
+        self.log = log
+        self.url = f"http://127.0.0.1:{env['LLMHUB_API_PORT']}"
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self, session: aiohttp.ClientSession) -> None:
+        out = self.log.open("ab")
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "query_api.main", env=self.env, stdout=out, stderr=out
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.proc.returncode is None, self.log.read_text()[-3000:]
+            try:
+                async with session.get(f"{self.url}/healthz") as r:
+                    if r.status == 200 and "sink" in await r.json():
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.3)
+        raise AssertionError("service did not start:\n" + self.log.read_text()[-3000:])
+
+    async def health(self, session: aiohttp.ClientSession) -> dict[str, Any]:
+        async with session.get(f"{self.url}/healthz") as r:
+            return dict(await r.json())
+
+    async def stop(self, sig: int) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.send_signal(sig)
+            await self.proc.wait()
+
+
+@pytest.fixture
+async def service(
+    tmp_path: Path, kafka_bootstrap: str
+) -> AsyncIterator[tuple[Service, aiohttp.ClientSession]]:
+    suffix = uuid.uuid4().hex[:8]
+    env = {
+        **os.environ,
+        "LLMHUB_CLICKHOUSE_DATA_DIR": str(tmp_path / "engine"),
+        "LLMHUB_CLICKHOUSE_URL": "",
+        "LLMHUB_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "LLMHUB_KAFKA_TOPIC": f"crash-{suffix}",
+        "LLMHUB_KAFKA_DLQ_TOPIC": f"crash-{suffix}.dlq",
+        "LLMHUB_KAFKA_GROUP": f"crash-{suffix}",
+        "LLMHUB_API_PORT": str(_free_port()),
+        "LLMHUB_API_ADMIN_TOKEN": "admin-secret",
+        # Small batches: the kill lands between many insert/commit steps.
+        "LLMHUB_WORKER_BATCH_SIZE": "250",
+        "LLMHUB_WORKER_BATCH_WINDOW_S": "0.05",
+        # The restarted worker rejoins once the group gives up on the killed one.
+        "LLMHUB_WORKER_SESSION_TIMEOUT_S": "6",
+    }
+    svc = Service(env, tmp_path / "serve.log")
+    async with aiohttp.ClientSession() as session:
+        await svc.start(session)
+        try:
+            yield svc, session
+        finally:
+            await svc.stop(signal.SIGTERM)
+
+
+async def test_sigkill_mid_stream_then_restart_keeps_totals_exact(
+    service: tuple[Service, aiohttp.ClientSession],
+) -> None:
+    svc, session = service
+    admin = {"Authorization": "Bearer admin-secret"}
+    keys = {}
+    for client in ("north", "south"):
+        async with session.post(
+            f"{svc.url}/admin/v1/clients", json={"client_id": client, "name": client}, headers=admin
+        ) as r:
+            assert r.status == 201
+        async with session.post(
+            f"{svc.url}/admin/v1/clients/{client}/keys", json={}, headers=admin
+        ) as r:
+            keys[client] = (await r.json())["api_key"]
+    end = datetime.now(UTC)
+    events = list(EventFactory(seed=33).month({"north": 9000, "south": 6000}, end - timedelta(days=3), end))
+    env = svc.env
+    async with EventProducer(env["LLMHUB_KAFKA_BOOTSTRAP"], env["LLMHUB_KAFKA_TOPIC"]) as producer:
+        await producer.send_all(events)
+
+    # Kill -9 once part of the backlog is stored, and not all of it.
+    deadline = time.monotonic() + 60
+    while True:
+        inserted = (await svc.health(session))["sink"]["inserted"]
+        if inserted >= 1500:
+            break
+        assert time.monotonic() < deadline, "sink made no progress"
+        await asyncio.sleep(0.05)
+    await svc.stop(signal.SIGKILL)
+    assert inserted < len(events), "the kill came too late to test anything"
+
+    await svc.start(session)
+    window = {"start_date": (end - timedelta(days=4)).isoformat(),
+              "end_date": (end + timedelta(seconds=1)).isoformat()}
+    deadline = time.monotonic() + 90
+    for client, key in keys.items():
+        mine = [e for e in events if e["client_id"] == client]
+        while True:
+            async with session.get(
+                f"{svc.url}{BASE}/usage/summary", params=window, headers={"x-api-key": key}
+            ) as r:
+                body = await r.json()
+            if body["totals"]["calls"] >= len(mine) or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
+        oracle.assert_metrics(body["totals"], oracle.totals(mine))
+    # Let the sink finish the redelivered tail, then check nothing was counted twice.
+    await asyncio.sleep(2)
+    for client, key in keys.items():
+        async with session.get(
+            f"{svc.url}{BASE}/logs", params={"limit": "1"}, headers={"x-api-key": key}
+        ) as r:
+            assert (await r.json())["total"] == sum(e["client_id"] == client for e in events)
