@@ -54,7 +54,7 @@ class ClickHousePool:
         self, sql: str, parameters: dict[str, Any] | None = None
     ) -> list[tuple[Any, ...]]:
         with self.client() as client:
-            return list(client.query(sql, parameters=parameters).result_rows)
+            return [tuple(row) for row in client.query(sql, parameters=parameters).result_rows]
 
     def query_columns(
         self, sql: str, parameters: dict[str, Any] | None = None

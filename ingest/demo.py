@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 import time
@@ -56,9 +57,9 @@ def setup_clients(api: AdminClient) -> dict[str, str]:
 async def load_history(bootstrap: str, topic: str, api: AdminClient, days: int) -> int:
     end = datetime.now(UTC)
     counts = {c: n for c, (_, _, n) in DEMO_CLIENTS.items()}
-    events = list(EventFactory(seed=int(end.timestamp())).month(
-        counts, end - timedelta(days=days), end
-    ))
+    events = list(
+        EventFactory(seed=int(end.timestamp())).month(counts, end - timedelta(days=days), end)
+    )
     if bootstrap:
         async with EventProducer(bootstrap, topic) as producer:
             await producer.send_all(events)
@@ -94,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", default=os.environ.get("LLMHUB_API_URL", "http://127.0.0.1:8080"))
     parser.add_argument("--token", default=os.environ.get("LLMHUB_API_ADMIN_TOKEN", ""))
     parser.add_argument("--bootstrap", default=os.environ.get("LLMHUB_KAFKA_BOOTSTRAP", ""))
-    parser.add_argument("--topic", default=os.environ.get("LLMHUB_KAFKA_TOPIC", "llmhub.generations"))
+    parser.add_argument(
+        "--topic", default=os.environ.get("LLMHUB_KAFKA_TOPIC", "llmhub.generations")
+    )
     parser.add_argument("--days", type=int, default=30, help="history to load")
     parser.add_argument("--rate", type=float, default=20, help="live events per second")
     parser.add_argument("--duration", type=float, default=0, help="live seconds (0: forever)")
@@ -117,10 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  curl -s -H 'x-api-key: {first}' {args.url}/api/v1/llm/billing/{path}")
     print(f"  OpenAPI document: {args.url}/openapi.json\n")
     if args.bootstrap and not args.no_live:
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(live(args.bootstrap, args.topic, args.rate, args.duration))
-        except KeyboardInterrupt:
-            pass
     return 0
 
 

@@ -56,7 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         print("LLMHUB_KAFKA_BOOTSTRAP is not set", file=sys.stderr)
         return 2
     if settings.clickhouse.embedded and not args.check:
-        log.warning("embedded engine: no other process (llmhub-serve) may use %s", settings.clickhouse.data_dir)
+        log.warning(
+            "embedded engine: no other process (llmhub-serve) may use %s",
+            settings.clickhouse.data_dir,
+        )
     if args.check:
         asyncio.run(ensure_topics(settings))
         migrate(ClickHousePool(settings.clickhouse, size=1))

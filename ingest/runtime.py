@@ -148,12 +148,13 @@ class IngestRuntime:
         """Records not yet consumed per assigned partition (highwater - position)."""
         if self.app is None:
             return {}
-        consumer = self.app.consumer
+        consumer: Any = self.app.consumer
         lags = {}
+        # Best effort: lag is diagnostics, and Faust keeps committed offsets privately.
         with contextlib.suppress(Exception):
             for tp in consumer.assignment():
                 high = consumer.highwater(tp)
-                committed = self.app.consumer._committed_offset.get(tp)  # noqa: SLF001
+                committed = consumer._committed_offset.get(tp)
                 if high is not None:
                     lags[f"{tp.topic}[{tp.partition}]"] = max(0, high - (committed or 0))
         return lags

@@ -95,7 +95,11 @@ class BatchSink:
             for r in decoded.rejected:
                 log.warning(
                     "dead-lettered %s[%s]@%s: %s: %s",
-                    r.record.topic, r.record.partition, r.record.offset, r.reason, r.describe(),
+                    r.record.topic,
+                    r.record.partition,
+                    r.record.offset,
+                    r.reason,
+                    r.describe(),
                 )
         if decoded.accepted:
             started = time.perf_counter()

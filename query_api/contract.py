@@ -60,9 +60,9 @@ def _group_by(values: dict[str, Any]) -> list[tuple[str, str]]:
 
 def _log_page(values: dict[str, Any]) -> list[tuple[str, str]]:
     problems = []
-    if not 1 <= values["limit"] <= MAX_LOG_LIMIT:
+    if "limit" in values and not 1 <= values["limit"] <= MAX_LOG_LIMIT:
         problems.append(("limit", f"must be between 1 and {MAX_LOG_LIMIT}"))
-    if not 0 <= values["offset"] <= MAX_LOG_OFFSET:
+    if "offset" in values and not 0 <= values["offset"] <= MAX_LOG_OFFSET:
         problems.append(("offset", f"must be between 0 and {MAX_LOG_OFFSET}"))
     return problems
 

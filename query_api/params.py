@@ -60,13 +60,18 @@ Check = Callable[[dict[str, Any]], list[tuple[str, str]]]
 class ParamSet:
     params: Sequence[Param]
     checks: Sequence[Check] = field(default_factory=tuple)
-    _model: type[BaseModel] = field(init=False, repr=False, compare=False)
+    _models: dict[str, type[BaseModel]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        fields: dict[str, Any] = {
-            _field(p): (p.annotation, p.default if not p.required else ...) for p in self.params
+        # One single-field model per parameter: each is validated on its own, so the
+        # cross-parameter checks can still run on the parameters that were valid.
+        models = {
+            p.name: create_model(
+                "Param", value=(p.annotation, p.default if not p.required else ...)
+            )
+            for p in self.params
         }
-        object.__setattr__(self, "_model", create_model("Params", **fields))
+        object.__setattr__(self, "_models", models)
 
     def parse(
         self,
@@ -76,40 +81,35 @@ class ParamSet:
     ) -> dict[str, Any]:
         """Validated values keyed by parameter name, or ValidationFailed listing every problem."""
         sources: dict[str, Mapping[str, str]] = {"header": headers, "query": query, "path": path}
-        raw: dict[str, Any] = {}
-        for p in self.params:
-            value = sources[p.location].get(p.name)
-            if value is not None:
-                raw[_field(p)] = value
         errors: list[dict[str, Any]] = []
         values: dict[str, Any] = {}
-        try:
-            model = self._model.model_validate(raw)
-            values = {p.name: getattr(model, _field(p)) for p in self.params}
-        except ValidationError as exc:
-            by_field = {_field(p): p for p in self.params}
-            for err in exc.errors(include_url=False, include_input=False):
-                p = by_field[str(err["loc"][0])]
-                errors.append(
-                    {
-                        "loc": [p.location, p.name, *err["loc"][1:]],
-                        "msg": err["msg"],
-                        "type": err["type"],
-                    }
-                )
-        if not errors:
-            by_name = {p.name: p for p in self.params}
-            for check in self.checks:
-                for name, msg in check(values):
-                    p = by_name[name]
-                    errors.append({"loc": [p.location, p.name], "msg": msg, "type": "value_error"})
+        for p in self.params:
+            raw = sources[p.location].get(p.name)
+            try:
+                model = self._models[p.name].model_validate({} if raw is None else {"value": raw})
+            except ValidationError as exc:
+                for err in exc.errors(include_url=False, include_input=False):
+                    errors.append(
+                        {
+                            "loc": [p.location, p.name, *err["loc"][1:]],
+                            "msg": err["msg"],
+                            "type": err["type"],
+                        }
+                    )
+                continue
+            values[p.name] = model.value  # type: ignore[attr-defined]
+        by_name = {p.name: p for p in self.params}
+        for check in self.checks:
+            try:
+                problems = check(values)
+            except KeyError:
+                continue  # a parameter it needs is already reported as invalid
+            for name, msg in problems:
+                p = by_name[name]
+                errors.append({"loc": [p.location, p.name], "msg": msg, "type": "value_error"})
         if errors:
             raise ValidationFailed(errors)
         return values
-
-
-def _field(p: Param) -> str:
-    return p.name.replace("-", "_")
 
 
 def as_utc(value: datetime) -> datetime:

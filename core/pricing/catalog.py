@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 import json
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
@@ -79,7 +79,10 @@ class PriceCatalog:
         entry = self._by_model.get((provider, model))
         if entry is None:
             return None
-        day = when.date() if isinstance(when, datetime) else when
+        if isinstance(when, datetime):
+            day = (when.astimezone(UTC) if when.tzinfo else when).date()
+        else:
+            day = when
         dates, rows = entry
         index = bisect.bisect_right(dates, day) - 1
         return rows[index] if index >= 0 else None

@@ -18,9 +18,8 @@ import orjson
 from aiohttp import web
 
 from core.errors import Forbidden, Unauthorized, Unavailable, ValidationFailed
-from ingest.producer import encode
-
 from core.pipeline import SourceRecord, decode_batch
+from ingest.producer import encode
 from query_api.app import SERVICES, json_response
 from query_api.routes.admin import PREFIX, require_admin
 

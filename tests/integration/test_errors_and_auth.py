@@ -94,13 +94,17 @@ async def test_bad_parameters_are_422_with_every_problem(
 
 
 async def test_missing_key_and_bad_params_reported_together(api: Api) -> None:
-    status, body = await api.get(f"{BASE}/logs", None, limit="many", success="perhaps")
+    status, body = await api.get(f"{BASE}/logs", None, limit="many", success="perhaps", offset=-4)
     assert status == 422
     assert sorted(_locs(body)) == [
         ["header", "x-api-key"],
         ["query", "limit"],
+        ["query", "offset"],
         ["query", "success"],
     ]
+    # Cross-parameter rules still run beside type errors.
+    status, body = await api.get(f"{BASE}/usage/summary", None, group_by="week")
+    assert sorted(_locs(body)) == [["header", "x-api-key"], ["query", "group_by"]]
 
 
 async def test_revoked_key_is_401_and_other_keys_still_work(api: Api) -> None:

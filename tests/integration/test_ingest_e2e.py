@@ -31,13 +31,13 @@ BASE = "/api/v1/llm/billing"
 pytestmark = pytest.mark.kafka
 
 
-async def wait_for(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_for(check: Callable[[], Awaitable[bool]], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if await check():
             return
         await asyncio.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    raise AssertionError(f"timed out after {seconds}s waiting for {what}")
 
 
 @pytest.fixture
@@ -95,7 +95,9 @@ async def committed(settings: Settings) -> dict[int, int]:
     finally:
         await admin.close()
     return {
-        tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == settings.kafka.topic
+        tp.partition: meta.offset
+        for tp, meta in offsets.items()
+        if tp.topic == settings.kafka.topic
     }
 
 
@@ -112,6 +114,7 @@ async def end_offsets(settings: Settings) -> dict[int, int]:
 
 def invalid_events(template: dict[str, Any]) -> dict[str, bytes]:
     """One event of every kind the sink must refuse, by the reason it must give."""
+
     def variant(**changes: Any) -> bytes:
         return orjson.dumps({**template, "event_id": str(uuid.uuid4()), **changes})
 
@@ -244,7 +247,7 @@ def _async(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
 async def test_http_ingest_validates_all_then_publishes_and_acks(
     pipeline: tuple[Api, Settings, IngestRuntime],
 ) -> None:
-    api, settings, runtime = pipeline
+    api, _, runtime = pipeline
     key = await api.new_client("http")
     end = datetime.now(UTC)
     events = list(EventFactory(seed=21).month({"http": 50}, end - timedelta(hours=5), end))

@@ -117,7 +117,9 @@ async def test_sigkill_mid_stream_then_restart_keeps_totals_exact(
         ) as r:
             keys[client] = (await r.json())["api_key"]
     end = datetime.now(UTC)
-    events = list(EventFactory(seed=33).month({"north": 9000, "south": 6000}, end - timedelta(days=3), end))
+    events = list(
+        EventFactory(seed=33).month({"north": 9000, "south": 6000}, end - timedelta(days=3), end)
+    )
     env = svc.env
     async with EventProducer(env["LLMHUB_KAFKA_BOOTSTRAP"], env["LLMHUB_KAFKA_TOPIC"]) as producer:
         await producer.send_all(events)
@@ -134,8 +136,10 @@ async def test_sigkill_mid_stream_then_restart_keeps_totals_exact(
     assert inserted < len(events), "the kill came too late to test anything"
 
     await svc.start(session)
-    window = {"start_date": (end - timedelta(days=4)).isoformat(),
-              "end_date": (end + timedelta(seconds=1)).isoformat()}
+    window = {
+        "start_date": (end - timedelta(days=4)).isoformat(),
+        "end_date": (end + timedelta(seconds=1)).isoformat(),
+    }
     deadline = time.monotonic() + 90
     for client, key in keys.items():
         mine = [e for e in events if e["client_id"] == client]
