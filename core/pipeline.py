@@ -160,6 +160,16 @@ class WriteResult:
     unpriced: int
 
 
+@dataclass(frozen=True)
+class PreparedInsert:
+    """Rows to insert, fixed once: a retry sends exactly these rows with the same token."""
+
+    columns: list[list[Any]]
+    token: str
+    event_ids: frozenset[Any]
+    result: WriteResult
+
+
 def _utc_naive(value: datetime) -> datetime:
     # The column is DateTime64(3, 'UTC'); naive UTC avoids any local-time interpretation.
     return value.astimezone(UTC).replace(tzinfo=None)
@@ -174,7 +184,10 @@ class EventStore:
        redelivery after a crash and producers that send an event twice.
     2. The insert carries a token derived from the ids it holds, so if an insert timed out but
        did land, its retry (the same rows) is dropped by ClickHouse's block de-duplication.
-    The check and the insert are serialised by a lock: one writer per process, and Kafka keys
+    Prepared rows are fixed: :meth:`insert` is retried with the very same rows and token, which
+    also lets the rollup (a materialized view with its own dedup window) receive a block whose
+    first attempt failed half-way. Ids prepared but not yet inserted count as stored for other
+    writers in this process (the HTTP import beside the sink); across processes, Kafka keys
     events by client so a client's events have one consumer at a time.
     """
 
@@ -182,27 +195,51 @@ class EventStore:
         self.pool = pool
         self.catalog = catalog
         self._lock = threading.Lock()
+        self._pending: set[Any] = set()
 
     def write(self, accepted: Sequence[Accepted], source: str) -> WriteResult:
+        """Prepare and insert in one go (the import path; the sink retries the two steps)."""
+        prepared = self.prepare(accepted, source)
+        try:
+            self.insert(prepared)
+        finally:
+            self.release(prepared)
+        return prepared.result
+
+    def prepare(self, accepted: Sequence[Accepted], source: str) -> PreparedInsert:
+        """Drop repeats and already stored events, price the rest, build the columns."""
         unique: dict[Any, Accepted] = {}
         for item in accepted:
             unique.setdefault(item.event.event_id, item)
         with self._lock:
-            stored = self._already_stored(list(unique.values()))
+            stored = self._already_stored(list(unique.values())) | self._pending
             fresh = [item for key, item in unique.items() if key not in stored]
-            unpriced = 0
-            if fresh:
-                columns, unpriced = self._columns(fresh, source)
-                token = hashlib.sha256(
-                    b"".join(sorted(item.event.event_id.bytes for item in fresh))
-                ).hexdigest()
-                self.pool.insert(
-                    "generations",
-                    columns,
-                    COLUMNS,
-                    settings={"insert_deduplication_token": token},
-                )
-        return WriteResult(len(fresh), len(accepted) - len(fresh), unpriced)
+            ids = frozenset(item.event.event_id for item in fresh)
+            self._pending |= ids
+        columns, unpriced = self._columns(fresh, source) if fresh else ([], 0)
+        token = hashlib.sha256(b"".join(sorted(i.bytes for i in ids))).hexdigest()
+        result = WriteResult(len(fresh), len(accepted) - len(fresh), unpriced)
+        return PreparedInsert(columns, token, ids, result)
+
+    def insert(self, prepared: PreparedInsert) -> None:
+        """Insert the prepared rows; safe to call again with the same object after a failure."""
+        if not prepared.event_ids:
+            return
+        self.pool.insert(
+            "generations",
+            prepared.columns,
+            COLUMNS,
+            settings={
+                "insert_deduplication_token": prepared.token,
+                # A block the table already has must still reach a view that missed it.
+                "deduplicate_blocks_in_dependent_materialized_views": 1,
+            },
+        )
+
+    def release(self, prepared: PreparedInsert) -> None:
+        """Forget the pending ids once inserted (or abandoned, when the batch will be redone)."""
+        with self._lock:
+            self._pending -= prepared.event_ids
 
     def _already_stored(self, items: list[Accepted]) -> set[Any]:
         if not items:

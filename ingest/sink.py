@@ -103,9 +103,14 @@ class BatchSink:
                 )
         if decoded.accepted:
             started = time.perf_counter()
-            result = await self._retry(
-                "insert", asyncio.to_thread, self.store.write, decoded.accepted, "kafka"
+            prepared = await self._retry(
+                "duplicate check", asyncio.to_thread, self.store.prepare, decoded.accepted, "kafka"
             )
+            try:
+                await self._retry("insert", asyncio.to_thread, self.store.insert, prepared)
+            finally:
+                self.store.release(prepared)
+            result = prepared.result
             self.stats.last_insert_ms = round((time.perf_counter() - started) * 1000, 1)
             self.stats.inserted += result.inserted
             self.stats.duplicates += result.duplicates

@@ -18,6 +18,8 @@ from query_api.queries import logs as logq
 from query_api.queries import usage as usageq
 
 _NANO = Decimal("0.000000001")
+# Pages up to this offset read raw rows directly; deeper ones start at the right hour.
+DIRECT_OFFSET = 10_000
 _ZERO_METRICS: tuple[Any, ...] = (Decimal(0), 0, 0, 0, 0, 0, 0, 0, 0)
 
 
@@ -271,7 +273,7 @@ class BillingService:
     # -- logs --------------------------------------------------------------------------------
     def logs(self, flt: logq.LogFilter, limit: int, offset: int) -> dict[str, Any]:
         total = int(self._rows(logq.log_count(self.db, flt))[0][0])
-        rows = self._rows(logq.log_page(self.db, flt, limit, offset)) if offset < total else []
+        rows = self._rows(self._page_query(flt, limit, offset)) if offset < total else []
         return {
             "client_id": flt.client_id,
             "items": [_log_item(dict(zip(logq.LOG_COLUMNS, r, strict=True))) for r in rows],
@@ -283,6 +285,18 @@ class BillingService:
             "as_of": self.as_of(flt.client_id),
             "generated_at": datetime.now(UTC),
         }
+
+    def _page_query(self, flt: logq.LogFilter, limit: int, offset: int) -> Query:
+        """A near page reads raw rows in order; a deep one first finds the hour it starts in."""
+        if offset <= DIRECT_OFFSET:
+            return logq.log_page(self.db, flt, limit, offset)
+        skipped = 0
+        for hour, calls in self._rows(logq.calls_per_hour(self.db, flt)):
+            if skipped + calls > offset:
+                before = _naive(_aware(hour)) + timedelta(hours=1)
+                return logq.log_page(self.db, flt, limit, offset - skipped, before)
+            skipped += calls
+        return logq.log_page(self.db, flt, limit, offset)
 
     def log_detail(self, client_id: str, log_id: str) -> dict[str, Any]:
         rows = self._rows(logq.log_detail(self.db, client_id, uuid.UUID(log_id)))

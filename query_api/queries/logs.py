@@ -1,9 +1,15 @@
-"""Per-call log queries: a filtered page newest first, its total count, and one call's row."""
+"""Per-call log queries: a filtered page newest first, its total count, and one call's row.
+
+Counts come from the hourly rollup (its key holds every log filter column), and so do deep
+pages: :func:`calls_per_hour` tells how many calls each hour holds, so a page at offset 5M
+starts reading raw rows at the right hour instead of skipping 5M of them.
+"""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from query_api.queries import Query
 
@@ -63,8 +69,14 @@ class LogFilter:
         return " AND ".join(clauses), params
 
 
-def log_page(database: str, flt: LogFilter, limit: int, offset: int) -> Query:
+def log_page(
+    database: str, flt: LogFilter, limit: int, offset: int, before: datetime | None = None
+) -> Query:
+    """A page newest first; ``before`` (exclusive) starts it at an hour found by calls_per_hour."""
     where, params = flt.where()
+    if before is not None:
+        where += " AND occurred_at < {before:DateTime('UTC')}"
+        params["before"] = before
     sql = (
         f"SELECT {', '.join(LOG_COLUMNS)} FROM {database}.generations WHERE {where} "
         "ORDER BY occurred_at DESC, event_id DESC "
@@ -75,7 +87,17 @@ def log_page(database: str, flt: LogFilter, limit: int, offset: int) -> Query:
 
 def log_count(database: str, flt: LogFilter) -> Query:
     where, params = flt.where()
-    return Query(f"SELECT count() FROM {database}.generations WHERE {where}", params)
+    return Query(f"SELECT sum(calls) FROM {database}.usage_hourly WHERE {where}", params)
+
+
+def calls_per_hour(database: str, flt: LogFilter) -> Query:
+    """(hour, calls) newest hour first, for the filtered calls of the client."""
+    where, params = flt.where()
+    sql = (
+        f"SELECT hour, sum(calls) AS calls FROM {database}.usage_hourly WHERE {where} "
+        "GROUP BY hour ORDER BY hour DESC"
+    )
+    return Query(sql, params)
 
 
 def log_detail(database: str, client_id: str, log_id: uuid.UUID) -> Query:

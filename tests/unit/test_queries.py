@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 
@@ -16,16 +17,50 @@ START = datetime(2026, 1, 1)
 END = datetime(2026, 2, 1)
 EVIL = "x' OR 1=1 --"
 
-METRICS = (
+SUMS = (
     "sum(cost_usd) AS cost_usd, sum(input_tokens) AS input_tokens, "
     "sum(output_tokens) AS output_tokens, sum(cached_input_tokens) AS cached_input_tokens, "
-    "sum(reasoning_tokens) AS reasoning_tokens, count() AS calls, countIf(success) AS successes, "
-    "sum(latency_ms) AS latency_ms_sum, countIf(cost_source = 'unpriced') AS unpriced_calls"
+    "sum(reasoning_tokens) AS reasoning_tokens, sum(calls) AS calls, "
+    "sum(successes) AS successes, sum(latency_ms_sum) AS latency_ms_sum, "
+    "sum(unpriced_calls) AS unpriced_calls"
 )
-PERIOD = (
-    "client_id = {client_id:String} AND occurred_at >= {start:DateTime64(3, 'UTC')} "
-    "AND occurred_at < {end:DateTime64(3, 'UTC')}"
+ROLLUP_METRICS = (
+    "cost_usd, input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, calls, "
+    "successes, latency_ms_sum, unpriced_calls"
 )
+RAW_METRICS = (
+    "toDecimal128(cost_usd, 9) AS cost_usd, toUInt64(input_tokens) AS input_tokens, "
+    "toUInt64(output_tokens) AS output_tokens, "
+    "toUInt64(cached_input_tokens) AS cached_input_tokens, "
+    "toUInt64(reasoning_tokens) AS reasoning_tokens, toUInt64(1) AS calls, "
+    "toUInt64(success) AS successes, toUInt64(latency_ms) AS latency_ms_sum, "
+    "toUInt64(cost_source = 'unpriced') AS unpriced_calls"
+)
+ROLLUP_WHERE = (
+    "client_id = {client_id:String} "
+    "AND hour >= {full_start:DateTime('UTC')} AND hour < {full_end:DateTime('UTC')}"
+)
+EDGES_WHERE = (
+    "client_id = {client_id:String} AND ("
+    "(occurred_at >= {start:DateTime64(3, 'UTC')} AND occurred_at < {full_start:DateTime('UTC')})"
+    " OR "
+    "(occurred_at >= {full_end:DateTime('UTC')} AND occurred_at < {end:DateTime64(3, 'UTC')}))"
+)
+PARAMS = {"client_id": "acme", "start": START, "end": END, "full_start": START, "full_end": END}
+
+
+def hybrid(keys_rollup: str, keys_raw: str, aliases: str) -> str:
+    head = f"SELECT {aliases}, " if aliases else "SELECT "
+    tail = f" GROUP BY {aliases} ORDER BY {aliases}" if aliases else ""
+    return (
+        f"{head}{SUMS} FROM ("
+        f"SELECT {keys_rollup}{ROLLUP_METRICS} FROM llmhub.usage_hourly WHERE {ROLLUP_WHERE} "
+        "UNION ALL "
+        f"SELECT {keys_raw}{RAW_METRICS} FROM llmhub.generations WHERE {EDGES_WHERE}"
+        f"){tail}"
+    )
+
+
 LOG_COLUMNS = (
     "event_id, occurred_at, provider, model, endpoint, input_tokens, output_tokens, "
     "cached_input_tokens, reasoning_tokens, cost_usd, cost_source, latency_ms, success, "
@@ -40,40 +75,55 @@ DETAIL_COLUMNS = (
 @pytest.mark.parametrize(
     ("group_by", "bucket"),
     [
-        ("hour", "toStartOfHour(occurred_at)"),
-        ("day", "toStartOfDay(occurred_at)"),
-        ("month", "toDateTime(toStartOfMonth(occurred_at), 'UTC')"),
+        ("hour", "toDateTime(toStartOfHour({col}), 'UTC')"),
+        ("day", "toDateTime(toStartOfDay({col}), 'UTC')"),
+        ("month", "toDateTime(toStartOfMonth({col}), 'UTC')"),
     ],
 )
 def test_usage_by_bucket(group_by: usageq.GroupBy, bucket: str) -> None:
+    rollup = bucket.format(col="hour") + " AS bucket, "
+    raw = bucket.format(col="occurred_at") + " AS bucket, "
     assert usageq.usage_by_bucket(DB, "acme", START, END, group_by) == Query(
-        f"SELECT {bucket} AS bucket, {METRICS} FROM llmhub.generations "
-        f"WHERE {PERIOD} GROUP BY bucket ORDER BY bucket",
-        {"client_id": "acme", "start": START, "end": END},
+        hybrid(rollup, raw, "bucket"), PARAMS
     )
 
 
 def test_usage_by_provider_model() -> None:
+    keys = "provider AS provider, model AS model, "
     assert usageq.usage_by_provider_model(DB, "acme", START, END) == Query(
-        f"SELECT provider, model, {METRICS} FROM llmhub.generations "
-        f"WHERE {PERIOD} GROUP BY provider, model ORDER BY provider, model",
-        {"client_id": "acme", "start": START, "end": END},
+        hybrid(keys, keys, "provider, model"), PARAMS
     )
 
 
 def test_usage_by_endpoint_provider() -> None:
+    keys = "endpoint AS endpoint, provider AS provider, "
     assert usageq.usage_by_endpoint_provider(DB, "acme", START, END) == Query(
-        f"SELECT endpoint, provider, {METRICS} FROM llmhub.generations "
-        f"WHERE {PERIOD} GROUP BY endpoint, provider ORDER BY endpoint, provider",
-        {"client_id": "acme", "start": START, "end": END},
+        hybrid(keys, keys, "endpoint, provider"), PARAMS
     )
 
 
 def test_usage_total() -> None:
-    assert usageq.usage_total(DB, "acme", START, END) == Query(
-        f"SELECT {METRICS} FROM llmhub.generations WHERE {PERIOD}",
-        {"client_id": "acme", "start": START, "end": END},
-    )
+    assert usageq.usage_total(DB, "acme", START, END) == Query(hybrid("", "", ""), PARAMS)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "whole"),
+    [
+        # Aligned: all of it from the rollup.
+        (datetime(2026, 1, 1, 10), datetime(2026, 1, 1, 13), (10, 13)),
+        # Ragged edges: the inner hours from the rollup, the edges raw.
+        (datetime(2026, 1, 1, 10, 0, 1), datetime(2026, 1, 1, 13, 59), (11, 13)),
+        # No whole hour: an empty rollup range at start, everything raw.
+        (datetime(2026, 1, 1, 10, 5), datetime(2026, 1, 1, 10, 55), None),
+        (datetime(2026, 1, 1, 10, 5), datetime(2026, 1, 1, 11, 55), None),
+    ],
+)
+def test_whole_hours(start: datetime, end: datetime, whole: tuple[int, int] | None) -> None:
+    got = usageq.whole_hours(start, end)
+    if whole is None:
+        assert got == (start, start)
+    else:
+        assert got == (datetime(2026, 1, 1, whole[0]), datetime(2026, 1, 1, whole[1]))
 
 
 def test_newest_event() -> None:
@@ -84,9 +134,9 @@ def test_newest_event() -> None:
     )
 
 
-def test_metric_columns_match_the_select_list() -> None:
-    aliases = [part.rsplit(" AS ", 1)[1] for part in METRICS.split(", ")]
-    assert tuple(aliases) == usageq.METRIC_COLUMNS
+def test_metric_columns_match_the_select_lists() -> None:
+    for select in (SUMS, RAW_METRICS):
+        assert tuple(re.findall(r" AS (\w+)", select)) == usageq.METRIC_COLUMNS
 
 
 def test_log_page_without_filters() -> None:
@@ -119,7 +169,7 @@ def test_log_page_with_every_filter() -> None:
 def test_log_count() -> None:
     flt = logq.LogFilter("acme", endpoint="translation", success=True)
     assert logq.log_count(DB, flt) == Query(
-        "SELECT count() FROM llmhub.generations WHERE client_id = {client_id:String} "
+        "SELECT sum(calls) FROM llmhub.usage_hourly WHERE client_id = {client_id:String} "
         "AND endpoint = {endpoint:String} AND success = {success:Bool}",
         {"client_id": "acme", "endpoint": "translation", "success": True},
     )
@@ -147,6 +197,8 @@ def _all_queries(value: str) -> list[object]:
         "newest_event": usageq.newest_event(DB, value),
         "log_page": logq.log_page(DB, flt, 5, 0),
         "log_count": logq.log_count(DB, flt),
+        "calls_per_hour": logq.calls_per_hour(DB, flt),
+        "log_page_before": logq.log_page(DB, flt, 5, 3, START),
         "log_detail": logq.log_detail(DB, value, uuid.uuid4()),
     }
     return [pytest.param(q, id=name) for name, q in queries.items()]

@@ -1,0 +1,1 @@
+"""Benchmarks of llmhub: load generation, measurement and the results report."""
