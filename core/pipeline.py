@@ -22,7 +22,12 @@ from pydantic import ValidationError
 
 from core.clickhouse import ClickHousePool
 from core.pricing import PriceCatalog
-from schemas.event import DEFAULT_MAX_METADATA_BYTES, SCHEMA_VERSION, GenerationEvent
+from schemas.event import (
+    DEFAULT_MAX_METADATA_BYTES,
+    SCHEMA_VERSION,
+    GenerationEvent,
+    metadata_problems,
+)
 
 # Reasons an event is refused; they travel with the event to the dead-letter topic.
 INVALID_JSON = "invalid_json"
@@ -129,15 +134,20 @@ def decode_one(record: SourceRecord, limits: Limits) -> Accepted | Rejection:
         return Rejection(
             record, UNSUPPORTED_SCHEMA_VERSION, [_error(["schema_version"], msg, "version")]
         )
+    # Metadata cannot outgrow the event carrying it: only large events need the size check.
+    errors = (
+        metadata_problems(data, limits.max_metadata_bytes)
+        if len(record.value) > limits.max_metadata_bytes
+        else []
+    )
     try:
-        event = GenerationEvent.model_validate(
-            data, context={"max_metadata_bytes": limits.max_metadata_bytes}
-        )
+        event = GenerationEvent.model_validate(data)
     except ValidationError as exc:
-        errors = [
+        errors.extend(
             _error([str(p) for p in e["loc"]], e["msg"], e["type"])
             for e in exc.errors(include_url=False, include_input=False)
-        ]
+        )
+    if errors:
         return Rejection(record, INVALID_EVENT, errors)
     return Accepted(event, record)
 

@@ -4,6 +4,9 @@
 defined so nothing is counted twice: ``cached_input_tokens`` is the part of ``input_tokens`` that
 was served from the prompt cache, ``reasoning_tokens`` the part of ``output_tokens`` spent on
 reasoning. ``cost_usd`` is optional: when absent the pipeline prices the call from the catalog.
+
+Validation runs on the ingest hot path, so constraints are declared (checked inside
+pydantic-core) rather than written as Python validators wherever the two say the same.
 """
 
 from __future__ import annotations
@@ -19,8 +22,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationInfo,
-    field_validator,
+    StringConstraints,
     model_validator,
 )
 
@@ -30,10 +32,17 @@ DEFAULT_MAX_METADATA_BYTES = 16 * 1024
 _UINT32_MAX = 2**32 - 1
 # Largest cost a Decimal64(9) column holds for one call.
 _MAX_COST = Decimal("999999999.999999999")
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$"
 
-Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$")]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=_NAME)]
+# Grouping keys: "OpenAI" and "openai" must not become two providers on an invoice.
+LowerName = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=_NAME, to_lower=True)
+]
 Tokens = Annotated[int, Field(ge=0, le=_UINT32_MAX, strict=True)]
 OptionalText = Annotated[str | None, Field(default=None, max_length=256)]
+# At most nano-USD precision: that is what storage keeps, so finer input would be rounded.
+Cost = Annotated[Decimal, Field(ge=0, le=_MAX_COST, decimal_places=9, allow_inf_nan=False)]
 
 
 class GenerationEvent(BaseModel):
@@ -41,26 +50,23 @@ class GenerationEvent(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
-    schema_version: Literal[1] = Field(
-        default=1, description="Version of this schema; only 1 exists."
-    )
+    schema_version: Literal[1] = Field(default=1, description="Version of this schema; only 1.")
     event_id: uuid.UUID = Field(description="Idempotency key: the same id is counted once.")
     client_id: Name = Field(description="Tenant (client application) the call is billed to.")
     occurred_at: AwareDatetime = Field(description="When the call was made; timezone required.")
-    provider: Name = Field(description="LLM provider, e.g. openai, anthropic, groq.")
+    provider: LowerName = Field(description="LLM provider, e.g. openai, anthropic, groq.")
     model: Name = Field(description="Provider's model name, e.g. gpt-4o-mini.")
-    endpoint: Name = Field(
+    endpoint: LowerName = Field(
         description="Hub feature that made the call: content_generation, translation, ..."
     )
     input_tokens: Tokens = Field(description="All prompt tokens, cached ones included.")
     output_tokens: Tokens = Field(description="All completion tokens, reasoning ones included.")
     cached_input_tokens: Tokens = Field(default=0, description="Part of input_tokens cached.")
     reasoning_tokens: Tokens = Field(default=0, description="Part of output_tokens reasoning.")
-    cost_usd: Decimal | None = Field(
+    cost_usd: Cost | None = Field(
         default=None,
-        ge=0,
-        le=_MAX_COST,
-        description="Provider-reported cost in USD (wins over the catalog); omit to price it.",
+        description="Provider-reported cost in USD (wins over the catalog); omit to price it. "
+        "A decimal string keeps it exact.",
     )
     latency_ms: Annotated[int, Field(ge=0, le=_UINT32_MAX, strict=True)]
     success: bool = Field(strict=True)
@@ -69,46 +75,12 @@ class GenerationEvent(BaseModel):
     error_message: Annotated[str | None, Field(default=None, max_length=4096)] = None
     request_id: OptionalText = None
     end_user_id: OptionalText = None
-    request_metadata: dict[str, Any] = Field(default_factory=dict)
-    response_metadata: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("provider", "endpoint")
-    @classmethod
-    def _lower(cls, value: str) -> str:
-        # Grouping keys: "OpenAI" and "openai" must not become two providers on an invoice.
-        return value.lower()
-
-    @field_validator("cost_usd", mode="before")
-    @classmethod
-    def _exact_cost(cls, value: Any) -> Any:
-        # JSON numbers arrive as float; their shortest repr is the number the producer wrote.
-        if isinstance(value, float):
-            return Decimal(repr(value))
-        if isinstance(value, bool):
-            raise ValueError("must be a number or a decimal string")
-        return value
-
-    @field_validator("cost_usd")
-    @classmethod
-    def _nano_precision(cls, value: Decimal | None) -> Decimal | None:
-        if value is not None:
-            if not value.is_finite():
-                raise ValueError("must be a finite number")
-            exponent = value.normalize().as_tuple().exponent
-            if isinstance(exponent, int) and exponent < -9:
-                raise ValueError("at most 9 decimal places (nano-USD) are stored")
-        return value
-
-    @field_validator("request_metadata", "response_metadata")
-    @classmethod
-    def _capped(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        limit = DEFAULT_MAX_METADATA_BYTES
-        if isinstance(info.context, dict):
-            limit = int(info.context.get("max_metadata_bytes", limit))
-        size = len(orjson.dumps(value, default=str))
-        if size > limit:
-            raise ValueError(f"is {size} bytes of JSON, more than the {limit}-byte limit")
-        return value
+    request_metadata: dict[str, Any] = Field(
+        default_factory=dict, description="JSON object, at most 16 KiB serialised."
+    )
+    response_metadata: dict[str, Any] = Field(
+        default_factory=dict, description="JSON object, at most 16 KiB serialised."
+    )
 
     @model_validator(mode="after")
     def _parts_within_totals(self) -> GenerationEvent:
@@ -124,6 +96,28 @@ class GenerationEvent(BaseModel):
     @property
     def occurred_at_utc(self) -> datetime:
         return self.occurred_at.astimezone(UTC)
+
+
+def metadata_problems(data: dict[str, Any], limit: int) -> list[dict[str, Any]]:
+    """Metadata objects whose JSON is over ``limit`` bytes, as validation errors.
+
+    Kept out of the model: the caller runs it only when the raw event is larger than the limit,
+    since metadata can never be larger than the event that carries it.
+    """
+    problems = []
+    for name in ("request_metadata", "response_metadata"):
+        value = data.get(name)
+        if isinstance(value, dict):
+            size = len(orjson.dumps(value, default=str))
+            if size > limit:
+                problems.append(
+                    {
+                        "loc": [name],
+                        "msg": f"is {size} bytes of JSON, more than the {limit}-byte limit",
+                        "type": "too_large",
+                    }
+                )
+    return problems
 
 
 def event_json_schema() -> dict[str, Any]:

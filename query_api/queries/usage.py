@@ -113,9 +113,7 @@ def usage_by_bucket(
     return _hybrid(database, client_id, start, end, [("bucket", BUCKET_EXPR[group_by])])
 
 
-def usage_by_provider_model(
-    database: str, client_id: str, start: datetime, end: datetime
-) -> Query:
+def usage_by_provider_model(database: str, client_id: str, start: datetime, end: datetime) -> Query:
     """One row per (provider, model): (provider, model, *METRIC_COLUMNS)."""
     return _hybrid(database, client_id, start, end, [("provider", "provider"), ("model", "model")])
 
