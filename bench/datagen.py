@@ -3,8 +3,8 @@
 Realistic shape: ~1,000 clients where the largest has ~10% of all events and the rest follow a
 long tail; 5 providers, 20+ models with catalog prices, 7 endpoints, ~2% failures, prompt
 caching and reasoning tokens, six months of history. Costs are computed in SQL from the catalog
-prices with integer nano-USD arithmetic (rounded half-up; the pipeline rounds half-even). Rows go through the materialized view, so the
-hourly rollup is filled exactly as live ingestion would fill it.
+prices with integer nano-USD arithmetic (rounded half-up; the pipeline rounds half-even).
+Rows go through the materialized view, so the hourly rollup is filled as live ingestion fills it.
 """
 
 from __future__ import annotations
