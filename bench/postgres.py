@@ -32,14 +32,16 @@ import argparse
 import json
 import math
 import os
+import queue
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -290,10 +292,10 @@ Statement = tuple[str, dict[str, Any]]
 
 
 def naive_utc(value: datetime) -> datetime:
-    """The column is `timestamp` (UTC, no zone): bind naive UTC datetimes.
+    """The columns are `timestamp` (UTC, no zone, as Prisma makes them): bind naive UTC.
 
-    An aware datetime would be sent as timestamptz, and comparing the column with a
-    timestamptz converts the column side, which keeps the index from being used.
+    An aware datetime would be sent as timestamptz and compared through the session's
+    time zone; a naive one compares with the column as it is.
     """
     return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo is not None else value
 
@@ -405,49 +407,125 @@ def _log(message: str) -> None:
     print(f"bench.postgres: {message}", file=sys.stderr, flush=True)
 
 
+def _parallel(jobs: Sequence[Callable[[], int]]) -> list[int]:
+    """Run the jobs in threads (one connection each, opened by the job); re-raise errors."""
+    if len(jobs) == 1:
+        return [jobs[0]()]
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        futures = [pool.submit(job) for job in jobs]
+        return [f.result() for f in futures]
+
+
+def _copy_stage(dsn: str, path: Path, streams: int, chunk_bytes: int) -> None:
+    """Stream the TSV into the staging table over ``streams`` concurrent COPYs.
+
+    One reader cuts the file into chunks that end at a row boundary (a raw newline always
+    ends a row: TabSeparated escapes newlines inside values) and hands them to the COPY
+    threads, so the server parses on every core.
+    """
+    chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=2 * streams)
+
+    def copy_stream() -> int:
+        try:
+            with (
+                connect(dsn) as conn,
+                conn.cursor() as cur,
+                cur.copy(f"COPY {STAGE_TABLE} FROM STDIN") as copy,
+            ):
+                while (chunk := chunks.get()) is not None:
+                    copy.write(chunk)
+        except BaseException:
+            while chunks.get() is not None:  # keep the reader from blocking on a full queue
+                pass
+            raise
+        return 0
+
+    with ThreadPoolExecutor(max_workers=streams) as pool:
+        futures = [pool.submit(copy_stream) for _ in range(streams)]
+        try:
+            with path.open("rb") as f:
+                rest = b""
+                while block := f.read(chunk_bytes):
+                    block = rest + block
+                    cut = block.rfind(b"\n") + 1
+                    if cut:
+                        chunks.put(block[:cut])
+                    rest = block[cut:]
+                if rest:
+                    chunks.put(rest)
+        finally:
+            for _ in range(streams):
+                chunks.put(None)
+        for future in futures:
+            future.result()
+
+
+def _insert_from_stage(dsn: str, streams: int, order_by_time: bool) -> int:
+    """INSERT ... SELECT the staging rows, split into ``streams`` block ranges of the stage.
+
+    PostgreSQL 15 runs an INSERT ... SELECT on one core, and building the JSONB is most
+    of its cost, so the stage is cut into ``ctid`` ranges (TID range scans) inserted
+    concurrently. Each stream writes its rows in time order; the streams advance through
+    time together, so the heap ends up roughly in time order, as an append-only log is.
+    """
+    with connect(dsn) as conn:
+        row = conn.execute(
+            f"SELECT pg_relation_size('{STAGE_TABLE}') / current_setting('block_size')::int"
+        ).fetchone()
+    blocks = int(row[0]) if row else 0
+    bounds = [blocks * i // streams for i in range(streams)] + [blocks + 1]
+    order = " ORDER BY occurred_at, event_id" if order_by_time else ""
+
+    def insert(i: int) -> int:
+        where = f" WHERE ctid >= '({bounds[i]},0)'::tid AND ctid < '({bounds[i + 1]},0)'::tid"
+        with connect(dsn) as conn:
+            conn.execute("SET work_mem = '1GB'")  # the ORDER BY sort
+            return conn.execute(INSERT_SQL + where + order).rowcount
+
+    return sum(_parallel([partial(insert, i) for i in range(streams)]))
+
+
 def load_tsv(
     dsn: str,
     tsv_path: str | Path,
     *,
     order_by_time: bool = True,
     covering: bool = False,
+    streams: int = 2,
     chunk_bytes: int = 8 << 20,
 ) -> LoadResult:
     """(Re)create ``"LiteLLM_SpendLogs"`` from the TSV, then index and VACUUM ANALYZE it.
 
-    Any existing table is dropped first. The TSV is streamed over the connection with
-    ``COPY ... FROM STDIN`` into an unlogged staging table, then one INSERT ... SELECT
-    builds the spend-log rows. ``order_by_time`` (default) writes them in "startTime"
-    order: a LiteLLM table is appended to as calls happen, so one client's rows are spread
-    over the whole heap; loading in the file's order (a ClickHouse export comes sorted by
-    client) would cluster each client's rows and flatter PostgreSQL.
+    Any existing table is dropped first. The TSV is streamed over ``streams`` connections
+    with ``COPY ... FROM STDIN`` into an unlogged staging table (the server never opens
+    the file), then INSERT ... SELECT builds the spend-log rows (also ``streams`` at a
+    time) and the stage is dropped.
 
-    Everything up to the insert is one transaction: with wal_level=minimal (the
-    benchmark server's setting) the new tables' data then skips the WAL.
+    ``order_by_time`` (default) writes the rows in "startTime" order: a LiteLLM table is
+    appended to as calls happen, so one client's rows are spread over the whole heap;
+    keeping the file's order (a ClickHouse export comes sorted by client; use
+    ``order_by_time=False, streams=1``) would cluster each client's rows and flatter
+    PostgreSQL.
     """
+    if streams < 1:
+        raise ValueError("streams must be >= 1")
     path = Path(tsv_path)
-    with connect(dsn, autocommit=False) as conn:
-        t0 = time.perf_counter()
-        with conn.transaction():
-            conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
-            conn.execute(f"DROP TABLE IF EXISTS {STAGE_TABLE}")
-            conn.execute(STAGE_DDL)
-            conn.execute(SPEND_LOGS_DDL)
-            with (
-                conn.cursor() as cur,
-                cur.copy(f"COPY {STAGE_TABLE} FROM STDIN") as copy,
-                path.open("rb") as f,
-            ):
-                while chunk := f.read(chunk_bytes):
-                    copy.write(chunk)
-            t_copy = time.perf_counter()
-            _log(f"COPY {path.name}: {t_copy - t0:.1f}s")
-            conn.execute("SET LOCAL work_mem = '1GB'")  # the ORDER BY sort of the insert
-            insert = INSERT_SQL + (" ORDER BY occurred_at, event_id" if order_by_time else "")
-            rows = conn.execute(insert).rowcount
-            conn.execute(f"DROP TABLE {STAGE_TABLE}")
-        t_load = time.perf_counter()
-        _log(f"INSERT {rows} rows: {t_load - t_copy:.1f}s")
+    if not path.is_file():
+        raise FileNotFoundError(path)
+    t0 = time.perf_counter()
+    with connect(dsn) as conn:
+        conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
+        conn.execute(f"DROP TABLE IF EXISTS {STAGE_TABLE}")
+        conn.execute(STAGE_DDL)
+        conn.execute(SPEND_LOGS_DDL)
+    _copy_stage(dsn, path, streams, chunk_bytes)
+    t_copy = time.perf_counter()
+    _log(f"COPY {path.name} ({streams} streams): {t_copy - t0:.1f}s")
+    rows = _insert_from_stage(dsn, streams, order_by_time)
+    with connect(dsn) as conn:
+        conn.execute(f"DROP TABLE {STAGE_TABLE}")
+    t_load = time.perf_counter()
+    _log(f"INSERT {rows} rows ({streams} streams): {t_load - t_copy:.1f}s")
 
     with connect(dsn) as conn:
         for ddl in (*INDEXES_DDL, *((COVERING_INDEX_DDL,) if covering else ())):
@@ -701,8 +779,9 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--file-order",
         action="store_true",
-        help="keep the TSV's row order in the heap instead of time order",
+        help="keep the TSV's row order in the heap instead of time order (one stream)",
     )
+    parser.add_argument("--streams", type=int, default=2, help="parallel COPY/INSERT streams")
     parser.add_argument("--covering", action="store_true", help="also build the covering index")
     parser.add_argument("--explain", action="store_true", help="print query plans to stderr")
     parser.add_argument("--stop", action="store_true", help="stop the server when done")
@@ -719,7 +798,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         out: dict[str, Any] = {"dsn": dsn, "server": server_info(dsn)}
         if not args.skip_load:
             out["load"] = load_tsv(
-                dsn, args.tsv, order_by_time=not args.file_order, covering=args.covering
+                dsn,
+                args.tsv,
+                order_by_time=not args.file_order,
+                covering=args.covering,
+                streams=1 if args.file_order else args.streams,
             ).as_dict()
         out["sizes"] = table_sizes(dsn)
         default_month = month_bounds(args.end - timedelta(milliseconds=1))

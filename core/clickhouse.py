@@ -84,6 +84,10 @@ class ClickHousePool:
                 settings=settings,
             )
 
+    def insert_arrow(self, table: str, data: Any, settings: dict[str, Any] | None = None) -> None:
+        with self.client() as client:
+            client.insert_arrow(table, data, database=self.database, settings=settings)
+
     async def aquery_rows(
         self, sql: str, parameters: dict[str, Any] | None = None
     ) -> list[tuple[Any, ...]]:

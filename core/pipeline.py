@@ -14,13 +14,14 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import orjson
+import pyarrow as pa
 from pydantic import ValidationError
 
 from core.clickhouse import ClickHousePool
+from core.columns import build_table
 from core.pricing import PriceCatalog
 from schemas.event import (
     DEFAULT_MAX_METADATA_BYTES,
@@ -36,37 +37,12 @@ OVERSIZED = "oversized"
 UNSUPPORTED_SCHEMA_VERSION = "unsupported_schema_version"
 INVALID_EVENT = "invalid_event"
 
-# Ids per duplicate-check query: keeps the bound parameters well under HTTP URI limits.
+# Ids per duplicate-check query when ids are sent: keeps the bound parameters under the
+# HTTP URI limit of a ClickHouse server (1 MiB by default).
 _LOOKUP_CHUNK = 4_000
-
-COLUMNS = (
-    "event_id",
-    "client_id",
-    "occurred_at",
-    "provider",
-    "model",
-    "endpoint",
-    "input_tokens",
-    "output_tokens",
-    "cached_input_tokens",
-    "reasoning_tokens",
-    "cost_usd",
-    "cost_source",
-    "price_version",
-    "latency_ms",
-    "success",
-    "status_code",
-    "error_type",
-    "error_message",
-    "request_id",
-    "end_user_id",
-    "request_metadata",
-    "response_metadata",
-    "schema_version",
-    "source",
-    "source_partition",
-    "source_offset",
-)
+# The duplicate check lists a batch's time span when it holds at most this many rows.
+SPAN_ROWS_PER_EVENT = 4
+SPAN_ROWS_MIN = 1_000
 
 
 @dataclass(frozen=True)
@@ -174,7 +150,7 @@ class WriteResult:
 class PreparedInsert:
     """Rows to insert, fixed once: a retry sends exactly these rows with the same token."""
 
-    columns: list[list[Any]]
+    table: pa.Table
     token: str
     event_ids: frozenset[Any]
     result: WriteResult
@@ -226,19 +202,18 @@ class EventStore:
             fresh = [item for key, item in unique.items() if key not in stored]
             ids = frozenset(item.event.event_id for item in fresh)
             self._pending |= ids
-        columns, unpriced = self._columns(fresh, source) if fresh else ([], 0)
+        table, unpriced = build_table(fresh, self.catalog, source)
         token = hashlib.sha256(b"".join(sorted(i.bytes for i in ids))).hexdigest()
         result = WriteResult(len(fresh), len(accepted) - len(fresh), unpriced)
-        return PreparedInsert(columns, token, ids, result)
+        return PreparedInsert(table, token, ids, result)
 
     def insert(self, prepared: PreparedInsert) -> None:
         """Insert the prepared rows; safe to call again with the same object after a failure."""
         if not prepared.event_ids:
             return
-        self.pool.insert(
+        self.pool.insert_arrow(
             "generations",
-            prepared.columns,
-            COLUMNS,
+            prepared.table,
             settings={
                 "insert_deduplication_token": prepared.token,
                 # A block the table already has must still reach a view that missed it.
@@ -252,75 +227,38 @@ class EventStore:
             self._pending -= prepared.event_ids
 
     def _already_stored(self, items: list[Accepted]) -> set[Any]:
+        """Ids of ``items`` already in the table, found through the primary key.
+
+        First ask for every id stored for these clients in the batch's time span: a live stream
+        finds (almost) nothing there, and sending no ids is cheaper than binding thousands of
+        them. Only when that span holds many rows (an import of old events, say) are the ids
+        sent and matched by the server.
+        """
         if not items:
             return set()
+        ids = {i.event.event_id for i in items}
+        times = [i.event.occurred_at for i in items]
+        where = (
+            f"FROM {self.pool.database}.generations "
+            "WHERE client_id IN {clients:Array(String)} "
+            "AND occurred_at >= {lo:DateTime64(3)} AND occurred_at <= {hi:DateTime64(3)}"
+        )
+        params: dict[str, Any] = {
+            "clients": sorted({i.event.client_id for i in items}),
+            # The column keeps milliseconds: widen by one so truncation cannot miss.
+            "lo": _utc_naive(min(times)) - timedelta(milliseconds=1),
+            "hi": _utc_naive(max(times)) + timedelta(milliseconds=1),
+        }
+        cap = SPAN_ROWS_PER_EVENT * len(items) + SPAN_ROWS_MIN
+        rows = self.pool.query_rows(f"SELECT event_id {where} LIMIT {cap}", params)
+        if len(rows) < cap:
+            return ids.intersection(row[0] for row in rows)
         found: set[Any] = set()
-        for start in range(0, len(items), _LOOKUP_CHUNK):
-            chunk = items[start : start + _LOOKUP_CHUNK]
-            times = [_utc_naive(i.event.occurred_at) for i in chunk]
+        ordered = list(ids)
+        for start in range(0, len(ordered), _LOOKUP_CHUNK):
+            params["ids"] = ordered[start : start + _LOOKUP_CHUNK]
             rows = self.pool.query_rows(
-                f"SELECT event_id FROM {self.pool.database}.generations "
-                "WHERE client_id IN {clients:Array(String)} "
-                "AND occurred_at >= {lo:DateTime64(3)} AND occurred_at <= {hi:DateTime64(3)} "
-                "AND event_id IN {ids:Array(UUID)}",
-                {
-                    "clients": sorted({i.event.client_id for i in chunk}),
-                    # The column keeps milliseconds: widen by one so truncation cannot miss.
-                    "lo": min(times) - timedelta(milliseconds=1),
-                    "hi": max(times) + timedelta(milliseconds=1),
-                    "ids": [i.event.event_id for i in chunk],
-                },
+                f"SELECT event_id {where} AND event_id IN {{ids:Array(UUID)}}", params
             )
             found.update(row[0] for row in rows)
         return found
-
-    def _columns(self, items: Sequence[Accepted], source: str) -> tuple[list[list[Any]], int]:
-        cols: list[list[Any]] = [[] for _ in COLUMNS]
-        unpriced = 0
-        lookup = self.catalog.lookup
-        for item in items:
-            e = item.event
-            when = _utc_naive(e.occurred_at)
-            if e.cost_usd is not None:
-                cost, cost_source, version = e.cost_usd, "provider", ""
-            else:
-                price = lookup(e.provider, e.model, when)
-                if price is None:
-                    cost, cost_source, version = Decimal(0), "unpriced", ""
-                    unpriced += 1
-                else:
-                    nano = price.cost_nano(
-                        e.input_tokens, e.output_tokens, e.cached_input_tokens, e.reasoning_tokens
-                    )
-                    cost, cost_source, version = Decimal(nano).scaleb(-9), "catalog", price.version
-            row = (
-                e.event_id,
-                e.client_id,
-                when,
-                e.provider,
-                e.model,
-                e.endpoint,
-                e.input_tokens,
-                e.output_tokens,
-                e.cached_input_tokens,
-                e.reasoning_tokens,
-                cost,
-                cost_source,
-                version,
-                e.latency_ms,
-                e.success,
-                e.status_code or 0,
-                e.error_type or "",
-                e.error_message or "",
-                e.request_id or "",
-                e.end_user_id or "",
-                orjson.dumps(e.request_metadata, default=str).decode(),
-                orjson.dumps(e.response_metadata, default=str).decode(),
-                e.schema_version,
-                source,
-                item.record.partition,
-                item.record.offset,
-            )
-            for col, value in zip(cols, row, strict=True):
-                col.append(value)
-        return cols, unpriced

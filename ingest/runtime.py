@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from typing import Any
 
@@ -74,6 +75,17 @@ def _faust_app(settings: Settings) -> faust.App:
     )
 
 
+def tune_gc() -> None:
+    """Collect garbage less often: batches keep ~100k young objects alive at a time.
+
+    With the default thresholds the collector rescans them every 700 allocations; measured on
+    the decode step of the sink, that doubled its cost. Objects alive at start-up are frozen
+    out of collection altogether.
+    """
+    gc.freeze()
+    gc.set_threshold(50_000, 100, 1_000)
+
+
 class IngestRuntime:
     """Owns the Faust app, the dead-letter producer and the sink for one process."""
 
@@ -88,6 +100,7 @@ class IngestRuntime:
 
     async def start(self) -> None:
         k, w = self.settings.kafka, self.settings.worker
+        tune_gc()
         await ensure_topics(self.settings)
         self._producer = AIOKafkaProducer(
             bootstrap_servers=k.bootstrap, enable_idempotence=True, acks="all"

@@ -153,8 +153,8 @@ effective_io_concurrency = 200
 # Durability OFF - acceptable ONLY because this is a disposable benchmark
 # cluster that is re-loaded from the TSV after any crash. None of this changes
 # the read path that the benchmark measures; it only makes the bulk load
-# faster. wal_level=minimal lets the load skip WAL for tables created in the
-# same transaction.
+# faster. wal_level=minimal also lets index builds (and anything written to a
+# table created in the same transaction) skip the WAL.
 fsync = off
 synchronous_commit = off
 full_page_writes = off

@@ -83,6 +83,35 @@ async def test_retried_insert_is_counted_once_in_raw_and_rollup(api: Api) -> Non
     assert again.inserted == 0 and again.duplicates == 200
 
 
+@pytest.mark.parametrize("send_ids", [False, True])
+async def test_duplicate_check_both_ways(
+    api: Api, monkeypatch: pytest.MonkeyPatch, send_ids: bool
+) -> None:
+    """Listing the span and sending the ids find the same stored events."""
+    import orjson
+
+    from core import pipeline
+
+    if send_ids:
+        monkeypatch.setattr(pipeline, "SPAN_ROWS_PER_EVENT", 0)
+        monkeypatch.setattr(pipeline, "SPAN_ROWS_MIN", 0)
+    made = list(
+        EventFactory(seed=4).month(
+            {"a": 300, "b": 300},
+            datetime(2026, 10, 1, tzinfo=UTC),
+            datetime(2026, 10, 3, tzinfo=UTC),
+        )
+    )
+    decoded = decode_batch([SourceRecord(orjson.dumps(e)) for e in made], api.services.limits)
+    store = api.services.events
+    first = store.write(decoded.accepted[::2], "kafka")
+    assert (first.inserted, first.duplicates) == (300, 0)
+    second = store.write(decoded.accepted, "kafka")
+    assert (second.inserted, second.duplicates) == (300, 300)
+    db = api.services.pool.database
+    assert api.services.pool.query_rows(f"SELECT count() FROM {db}.generations")[0][0] == 600
+
+
 async def test_unaligned_periods_are_exact(api: Api, events: list[dict[str, Any]]) -> None:
     key = await _key(api, "big")
     start = datetime(2026, 10, 13, 10, 17, 33, 250000, tzinfo=UTC)
