@@ -31,6 +31,11 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
+## Benchmarks: writes docs/benchmarks.md and its plots (QUICK=1: small smoke run).
+bench: setup
+	bash deploy/kafka/kafka.sh install
+	$(BIN)/python -m bench.run $(if $(QUICK),--quick --out .cache/bench/quick.md --plots .cache/bench/quick-plots,)
+
 kafka-start:
 	bash deploy/kafka/kafka.sh start
 

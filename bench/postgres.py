@@ -171,7 +171,7 @@ COVERING_INDEX_DDL = (
     '(api_key, "startTime") INCLUDE (spend, prompt_tokens, completion_tokens, status, "endTime")'
 )
 
-INSERT_SQL = f"""
+INSERT_SQL_TEMPLATE = f"""
 INSERT INTO {TABLE} (
     request_id, call_type, api_key, spend, total_tokens, prompt_tokens, completion_tokens,
     "startTime", "endTime", model, custom_llm_provider, api_base, "user", metadata,
@@ -203,7 +203,7 @@ SELECT
     NULL,
     NULL,
     CASE WHEN success THEN 'success' ELSE 'failure' END
-FROM {STAGE_TABLE}
+FROM {{source}}
 """
 
 # -- the six questions ---------------------------------------------------------------------
@@ -329,8 +329,8 @@ def statements(question: str, p: QuestionParams) -> list[Statement]:
 
 def _pg_script(command: str, env: dict[str, str] | None = None) -> str:
     # Our own script with a fixed command word: nothing untrusted reaches the shell.
-    result = subprocess.run(  # noqa: S603
-        ["bash", str(PG_SCRIPT), command],  # noqa: S607
+    result = subprocess.run(
+        ["bash", str(PG_SCRIPT), command],
         check=True,
         stdout=subprocess.PIPE,
         text=True,
@@ -474,13 +474,16 @@ def _insert_from_stage(dsn: str, streams: int, order_by_time: bool) -> int:
         ).fetchone()
     blocks = int(row[0]) if row else 0
     bounds = [blocks * i // streams for i in range(streams)] + [blocks + 1]
-    order = " ORDER BY occurred_at, event_id" if order_by_time else ""
+    # Sorting in a subquery (OFFSET 0 keeps it from being flattened) sorts the narrow
+    # staging rows, not the projected rows with their JSONB: half the time at 10M rows.
+    order = " ORDER BY occurred_at, event_id OFFSET 0" if order_by_time else ""
 
     def insert(i: int) -> int:
-        where = f" WHERE ctid >= '({bounds[i]},0)'::tid AND ctid < '({bounds[i + 1]},0)'::tid"
+        where = f"ctid >= '({bounds[i]},0)'::tid AND ctid < '({bounds[i + 1]},0)'::tid"
+        source = f"(SELECT * FROM {STAGE_TABLE} WHERE {where}{order}) AS stage"
         with connect(dsn) as conn:
             conn.execute("SET work_mem = '1GB'")  # the ORDER BY sort
-            return conn.execute(INSERT_SQL + where + order).rowcount
+            return conn.execute(INSERT_SQL_TEMPLATE.format(source=source)).rowcount
 
     return sum(_parallel([partial(insert, i) for i in range(streams)]))
 

@@ -1,0 +1,88 @@
+"""``make bench`` in quick mode, end to end: every step runs and the report is written.
+
+A smoke test only: the quick figures say nothing about speed, so nothing here asserts timing.
+It does assert that every request was answered, PostgreSQL answered the same questions, and
+the ingest run stored every event it was given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_quick_benchmark_writes_the_report(tmp_path: Path, kafka_bootstrap: str) -> None:
+    env = {
+        **os.environ,
+        "BENCH_PG_HOME": str(tmp_path / "pg"),
+        "BENCH_PG_PORT": str(_free_port()),
+        "BENCH_PG_SHARED_BUFFERS": "128MB",
+        "BENCH_PG_EFFECTIVE_CACHE_SIZE": "1GB",
+    }
+    out = tmp_path / "benchmarks.md"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.run",
+        "--quick",
+        "--kafka-bootstrap",
+        kafka_bootstrap,
+        "--work",
+        str(tmp_path / "work"),
+        "--out",
+        str(out),
+        "--plots",
+        str(tmp_path / "plots"),
+        env=env,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(proc.communicate(), timeout=900)
+    assert proc.returncode == 0, output.decode()[-5000:]
+
+    results = json.loads(out.with_suffix(".json").read_text())
+    assert out.read_text().startswith("#")
+    assert sorted(p.name for p in (tmp_path / "plots").glob("*.png")) == [
+        "ingest.png",
+        "postgres_p50.png",
+        "query_p99.png",
+    ]
+    query = results["query"]
+    endpoints = {r["endpoint"] for r in query}
+    assert {
+        "summary",
+        "by_provider",
+        "by_endpoint",
+        "current_month",
+        "logs",
+        "log_details",
+    } <= endpoints
+    assert {(r["client"], r["concurrency"]) for r in query} == {
+        ("largest", 1),
+        ("typical", 1),
+        ("largest", 16),
+        ("typical", 16),
+    }
+    assert all(r["errors"] == 0 for r in query), [r for r in query if r["errors"]]
+    assert {r["endpoint"] for r in results["postgres"]} >= {"summary", "logs", "log_details"}
+    ingest = results["ingest"]
+    assert ingest["stored"] == ingest["events"] and ingest["duplicates"] == 0
+    assert ingest["events_per_s"] > 0 and ingest["ceiling_events_per_s"] > 0
+    assert ingest["profile"][0]["stage"] == "decode + validate"
+    assert results["targets"]
