@@ -159,3 +159,34 @@ async def test_sigkill_mid_stream_then_restart_keeps_totals_exact(
             f"{svc.url}{BASE}/logs", params={"limit": "1"}, headers={"x-api-key": key}
         ) as r:
             assert (await r.json())["total"] == sum(e["client_id"] == client for e in events)
+
+    # SIGTERM: the sink stops cleanly and its last commit covers everything it stored.
+    await svc.stop(signal.SIGTERM)
+    assert svc.proc is not None and svc.proc.returncode == 0
+    assert await _committed(env) == await _end_offsets(env)
+
+
+async def _committed(env: dict[str, str]) -> dict[int, int]:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=env["LLMHUB_KAFKA_BOOTSTRAP"])
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(env["LLMHUB_KAFKA_GROUP"])
+    finally:
+        await admin.close()
+    return {tp.partition: m.offset for tp, m in offsets.items()}
+
+
+async def _end_offsets(env: dict[str, str]) -> dict[int, int]:
+    from aiokafka import AIOKafkaConsumer
+    from aiokafka.structs import TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=env["LLMHUB_KAFKA_BOOTSTRAP"])
+    await consumer.start()
+    try:
+        topic = env["LLMHUB_KAFKA_TOPIC"]
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in range(4)])
+    finally:
+        await consumer.stop()
+    return {tp.partition: off for tp, off in ends.items() if off > 0}
