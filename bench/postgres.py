@@ -152,8 +152,8 @@ INDEXES_DDL = (
     # log_details: WHERE request_id = $1 AND api_key = $2 -> the primary key.
     PRIMARY_KEY_DDL,
     # Shipped by LiteLLM itself (@@index([startTime])): its spend/log pages filter on
-    # time. None of the six questions needs it, but a LiteLLM table has it, and keeping
-    # it keeps the load/index cost honest.
+    # time. The planner picks it for a large client's period (the heap is in time order,
+    # so the range scan reads the period's pages in order and filters on api_key).
     f'CREATE INDEX "LiteLLM_SpendLogs_startTime_idx" ON {TABLE} ("startTime")',
     # The DBA's addition: every question is one tenant's rows, mostly in a time range,
     # and the log page is one tenant's newest rows first. (LiteLLM itself ships no
@@ -177,7 +177,9 @@ STATISTICS_DDL = tuple(
 # justify - the spend time series and the budget check (summary, current_month) are what
 # a LiteLLM dashboard and a budget alert run all day, and they read only these columns,
 # so they become index-only scans. Breakdowns by provider/model/endpoint still read the
-# heap. Not built by default: the baseline is a plain LiteLLM operator's table.
+# heap. Measured: 2-4x faster summary/current_month for the largest client, up to ~6x
+# for a typical one; +60% index bytes at 1M rows. Not built by default: the baseline is a
+# plain LiteLLM operator's table, and LiteLLM ships nothing like it.
 COVERING_INDEX_DDL = (
     f'CREATE INDEX "LiteLLM_SpendLogs_api_key_startTime_cov_idx" ON {TABLE} '
     '(api_key, "startTime") INCLUDE (spend, prompt_tokens, completion_tokens, status, "endTime")'

@@ -84,6 +84,8 @@ def cmd_generate(data_dir: Path, events: int) -> None:
         pool.command(f"TRUNCATE TABLE {pool.database}.generations")
         pool.command(f"TRUNCATE TABLE {pool.database}.usage_hourly")
         seconds = datagen.generate(pool, events)
+        # Steady state: parts merged as a long-running server would have them.
+        pool.command(f"OPTIMIZE TABLE {pool.database}.generations FINAL")
         pool.command(f"OPTIMIZE TABLE {pool.database}.usage_hourly FINAL")
     sizes = datagen.client_sizes(pool)
     version = pool.query_rows("SELECT version()")[0][0]

@@ -19,6 +19,7 @@ from typing import Any
 
 from core.clickhouse import ClickHousePool
 from core.errors import Conflict, NotFound, ValidationFailed
+from core.ttlcache import TTLCache
 
 DEFAULT_THRESHOLDS = (50, 80, 100)
 _KEY_PREFIX = "llmh"
@@ -80,12 +81,19 @@ def check_budget(budget: Decimal | None, thresholds: list[int] | tuple[int, ...]
         raise ValidationFailed(errors)
 
 
+# Valid keys and client settings are remembered this long per process: a key revoked or a
+# budget changed through another API replica takes effect within it (at once on this one).
+CACHE_TTL_S = 5.0
+
+
 class TenantStore:
     """Reads and writes clients and keys; rows are versioned (ReplacingMergeTree + FINAL)."""
 
-    def __init__(self, pool: ClickHousePool) -> None:
+    def __init__(self, pool: ClickHousePool, cache_ttl_s: float = CACHE_TTL_S) -> None:
         self.pool = pool
         self.db = pool.database
+        self._keys: TTLCache[str, str] = TTLCache(cache_ttl_s)
+        self._clients: TTLCache[str, Client | None] = TTLCache(cache_ttl_s)
 
     # -- clients -----------------------------------------------------------------------------
     def create_client(
@@ -124,6 +132,7 @@ class TenantStore:
         check_budget(budget, thresholds)
         updated = Client(client_id, name or current.name, budget, thresholds, current.created_at)
         self._write_client(updated, _now())
+        self._clients.invalidate(client_id)
         return updated
 
     def _write_client(self, client: Client, version: datetime) -> None:
@@ -191,6 +200,7 @@ class TenantStore:
             now = _now()
             info = ApiKey(info.key_id, info.client_id, info.label, info.created_at, now)
             self._write_key(info, key_hash, now)
+        self._keys.invalidate()  # cached by key text, which is not kept: drop them all
         return info
 
     def list_keys(self, client_id: str) -> list[ApiKey]:
@@ -203,7 +213,22 @@ class TenantStore:
         return [ApiKey(*r) for r in rows]
 
     def authenticate(self, api_key: str) -> str | None:
-        """The client a key belongs to, or None for a malformed, unknown or revoked key."""
+        """The client a key belongs to, or None for a malformed, unknown or revoked key.
+
+        Valid keys are cached for CACHE_TTL_S; unknown ones are not (random keys must not
+        fill the cache), so a wrong key always costs a lookup.
+        """
+        client_id = self._keys.get_or_load(api_key, lambda: self._authenticate(api_key) or "")
+        if not client_id:
+            self._keys.invalidate(api_key)
+            return None
+        return client_id
+
+    def cached_client(self, client_id: str) -> Client | None:
+        """get_client, remembered for CACHE_TTL_S (read on every current-month request)."""
+        return self._clients.get_or_load(client_id, lambda: self.get_client(client_id))
+
+    def _authenticate(self, api_key: str) -> str | None:
         match = _KEY_RE.match(api_key)
         if match is None:
             return None

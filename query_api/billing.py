@@ -13,11 +13,13 @@ import orjson
 from core.clickhouse import ClickHousePool
 from core.errors import NotFound
 from core.tenants import TenantStore
+from core.ttlcache import TTLCache
 from query_api.queries import Query
 from query_api.queries import logs as logq
 from query_api.queries import usage as usageq
 
 _NANO = Decimal("0.000000001")
+AS_OF_TTL_S = 1.0
 # Pages up to this offset read raw rows directly; deeper ones start at the right hour.
 DIRECT_OFFSET = 10_000
 _ZERO_METRICS: tuple[Any, ...] = (Decimal(0), 0, 0, 0, 0, 0, 0, 0, 0)
@@ -99,11 +101,17 @@ class BillingService:
         self.pool = pool
         self.db = pool.database
         self.tenants = tenants
+        # An as_of up to a second old is still true (data is complete up to it), and saves
+        # a query on most requests.
+        self._as_of: TTLCache[str, datetime | None] = TTLCache(AS_OF_TTL_S)
 
     def _rows(self, query: Query) -> list[tuple[Any, ...]]:
         return self.pool.query_rows(query.sql, query.params)
 
     def as_of(self, client_id: str) -> datetime | None:
+        return self._as_of.get_or_load(client_id, lambda: self._newest_event(client_id))
+
+    def _newest_event(self, client_id: str) -> datetime | None:
         rows = self._rows(usageq.newest_event(self.db, client_id))
         return _aware(rows[0][0]) if rows else None
 
@@ -231,7 +239,7 @@ class BillingService:
         month_seconds = (month_end - month_start).total_seconds()
         projected = spend * Decimal(month_seconds) / Decimal(min(elapsed, month_seconds))
         body["projected_month_end_usd"] = money(projected)
-        client = self.tenants.get_client(client_id)
+        client = self.tenants.cached_client(client_id)
         budget = client.monthly_budget_usd if client else None
         thresholds = list(client.alert_thresholds) if client else [50, 80, 100]
         body["monthly_budget_usd"] = money(budget) if budget is not None else None

@@ -195,6 +195,11 @@ is_running() {
     as_owner "$PG_BIN/pg_ctl" status -D "$DATA_DIR" >/dev/null 2>&1
 }
 
+# Port of the running server (4th line of postmaster.pid), empty if unknown.
+running_port() {
+    as_owner sed -n 4p "$DATA_DIR/postmaster.pid" 2>/dev/null || true
+}
+
 wait_ready() {
     local deadline=$((SECONDS + BENCH_PG_START_TIMEOUT))
     until "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$BENCH_PG_PORT" -U postgres -d postgres; do
@@ -214,6 +219,11 @@ cmd_start() {
     make_owned_dir "$SOCKET_DIR"
     make_owned_dir "$LOG_DIR"
     if is_running; then
+        local port
+        port="$(running_port)"
+        if [[ -n "$port" && "$port" != "$BENCH_PG_PORT" ]]; then
+            die "already running on port $port (one cluster per BENCH_PG_HOME); stop it first"
+        fi
         log "already running ($DATA_DIR)"
     else
         write_config
@@ -239,8 +249,12 @@ cmd_stop() {
 cmd_status() {
     PG_BIN="$(find_bin)" || { log "PostgreSQL is not installed"; exit 1; }
     resolve_home
-    if is_running && "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$BENCH_PG_PORT"; then
-        echo "BENCH_PG_DSN=$DSN"
+    if is_running; then
+        local port
+        port="$(running_port)"
+        port="${port:-$BENCH_PG_PORT}"
+        "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$port" || { log "starting up or shutting down"; exit 1; }
+        echo "BENCH_PG_DSN=postgresql://postgres@127.0.0.1:$port/postgres"
     else
         log "not running"
         exit 1
