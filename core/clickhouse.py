@@ -34,6 +34,7 @@ class ClickHousePool:
     def __init__(self, settings: ClickHouseSettings, size: int | None = None) -> None:
         self.settings = settings
         self.database = settings.database
+        self.size = size or settings.pool_size
         self._idle: queue.Queue[Client] = queue.Queue()
         self._all: list[Client] = []
         for _ in range(size or settings.pool_size):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -104,9 +105,28 @@ class BillingService:
         # An as_of up to a second old is still true (data is complete up to it), and saves
         # a query on most requests.
         self._as_of: TTLCache[str, datetime | None] = TTLCache(AS_OF_TTL_S)
+        self._executor = ThreadPoolExecutor(max_workers=pool.size, thread_name_prefix="query")
 
     def _rows(self, query: Query) -> list[tuple[Any, ...]]:
         return self.pool.query_rows(query.sql, query.params)
+
+    def _summed(self, parts: list[Query], keys: int) -> list[tuple[Any, ...]]:
+        """Run the parts side by side; sum their metric columns by the first ``keys`` columns.
+
+        Sorted by key; with no keys, one row (zeros when nothing matched).
+        """
+        if len(parts) > 1:
+            results = list(self._executor.map(self._rows, parts))
+        else:
+            results = [self._rows(q) for q in parts]
+        merged: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        for rows in results:
+            for row in rows:
+                key, values = tuple(row[:keys]), tuple(row[keys:])
+                merged[key] = add(merged[key], values) if key in merged else values
+        if not keys:
+            return [merged.get((), _ZERO_METRICS)]
+        return [(*key, *values) for key, values in sorted(merged.items())]
 
     def as_of(self, client_id: str) -> datetime | None:
         return self._as_of.get_or_load(client_id, lambda: self._newest_event(client_id))
@@ -119,8 +139,8 @@ class BillingService:
     def summary(
         self, client_id: str, start: datetime, end: datetime, group_by: usageq.GroupBy
     ) -> dict[str, Any]:
-        rows = self._rows(
-            usageq.usage_by_bucket(self.db, client_id, _naive(start), _naive(end), group_by)
+        rows = self._summed(
+            usageq.usage_by_bucket(self.db, client_id, _naive(start), _naive(end), group_by), 1
         )
         found = {_aware(r[0]): tuple(r[1:]) for r in rows}
         buckets = []
@@ -149,8 +169,8 @@ class BillingService:
         }
 
     def by_provider(self, client_id: str, start: datetime, end: datetime) -> dict[str, Any]:
-        rows = self._rows(
-            usageq.usage_by_provider_model(self.db, client_id, _naive(start), _naive(end))
+        rows = self._summed(
+            usageq.usage_by_provider_model(self.db, client_id, _naive(start), _naive(end)), 2
         )
         grand = _sum_rows(r[2:] for r in rows)
         providers: dict[str, list[tuple[Any, ...]]] = {}
@@ -174,8 +194,8 @@ class BillingService:
         return self._breakdown(client_id, start, end, grand, "providers", items)
 
     def by_endpoint(self, client_id: str, start: datetime, end: datetime) -> dict[str, Any]:
-        rows = self._rows(
-            usageq.usage_by_endpoint_provider(self.db, client_id, _naive(start), _naive(end))
+        rows = self._summed(
+            usageq.usage_by_endpoint_provider(self.db, client_id, _naive(start), _naive(end)), 2
         )
         grand = _sum_rows(r[2:] for r in rows)
         endpoints: dict[str, list[tuple[Any, ...]]] = {}
@@ -221,8 +241,8 @@ class BillingService:
         now = now or datetime.now(UTC)
         month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         month_end = next_bucket(month_start, "month")
-        row = self._rows(
-            usageq.usage_total(self.db, client_id, _naive(month_start), _naive(month_end))
+        row = self._summed(
+            usageq.usage_total(self.db, client_id, _naive(month_start), _naive(month_end)), 0
         )[0]
         spend = Decimal(row[0])
         body: dict[str, Any] = {
@@ -280,8 +300,16 @@ class BillingService:
 
     # -- logs --------------------------------------------------------------------------------
     def logs(self, flt: logq.LogFilter, limit: int, offset: int) -> dict[str, Any]:
-        total = int(self._rows(logq.log_count(self.db, flt))[0][0])
-        rows = self._rows(self._page_query(flt, limit, offset)) if offset < total else []
+        # The count and a near page are independent: ask both at once.
+        counted = self._executor.submit(self._rows, logq.log_count(self.db, flt))
+        page = None
+        if offset <= DIRECT_OFFSET:
+            page = self._executor.submit(self._rows, logq.log_page(self.db, flt, limit, offset))
+        total = int(counted.result()[0][0])
+        if page is not None:
+            rows = page.result()
+        else:
+            rows = self._rows(self._page_query(flt, limit, offset)) if offset < total else []
         return {
             "client_id": flt.client_id,
             "items": [_log_item(dict(zip(logq.LOG_COLUMNS, r, strict=True))) for r in rows],

@@ -1,8 +1,9 @@
 """Aggregations over a client's calls in a period: by time bucket, by provider/model, endpoint.
 
-They read the hourly rollup (``usage_hourly``) for the whole UTC hours inside the period and the
-raw ``generations`` rows only for the partial hours at its two edges, so answers are exact for
-any start/end while the bulk of the work is done on pre-aggregated rows.
+Each is a list of queries: one over the hourly rollup (``usage_hourly``) for the whole UTC
+hours inside the period, one over the raw ``generations`` rows for the partial hours at its
+edges. Summed by key, their rows are exact for any start/end, while the bulk of the work is
+done on pre-aggregated rows.
 
 Every aggregation returns the same metric columns (:data:`METRIC_COLUMNS`) so one function
 shapes them all, and totals are sums of the rows: summary, breakdowns and current month agree.
@@ -36,27 +37,13 @@ METRIC_COLUMNS = (
     "unpriced_calls",
 )
 
-# The same metrics from a raw row, typed like the rollup's columns so UNION ALL lines up.
-_RAW_METRICS = (
-    "toDecimal128(cost_usd, 9) AS cost_usd, toUInt64(input_tokens) AS input_tokens, "
-    "toUInt64(output_tokens) AS output_tokens, "
-    "toUInt64(cached_input_tokens) AS cached_input_tokens, "
-    "toUInt64(reasoning_tokens) AS reasoning_tokens, toUInt64(1) AS calls, "
-    "toUInt64(success) AS successes, toUInt64(latency_ms) AS latency_ms_sum, "
-    "toUInt64(cost_source = 'unpriced') AS unpriced_calls"
-)
-_ROLLUP_METRICS = ", ".join(METRIC_COLUMNS)
 _SUMS = ", ".join(f"sum({c}) AS {c}" for c in METRIC_COLUMNS)
-
-_ROLLUP_WHERE = (
-    "client_id = {client_id:String} "
-    "AND hour >= {full_start:DateTime('UTC')} AND hour < {full_end:DateTime('UTC')}"
-)
-_EDGES_WHERE = (
-    "client_id = {client_id:String} AND ("
-    "(occurred_at >= {start:DateTime64(3, 'UTC')} AND occurred_at < {full_start:DateTime('UTC')})"
-    " OR "
-    "(occurred_at >= {full_end:DateTime('UTC')} AND occurred_at < {end:DateTime64(3, 'UTC')}))"
+_RAW_SUMS = (
+    "sum(cost_usd) AS cost_usd, sum(input_tokens) AS input_tokens, "
+    "sum(output_tokens) AS output_tokens, sum(cached_input_tokens) AS cached_input_tokens, "
+    "sum(reasoning_tokens) AS reasoning_tokens, count() AS calls, "
+    "countIf(success) AS successes, sum(latency_ms) AS latency_ms_sum, "
+    "countIf(cost_source = 'unpriced') AS unpriced_calls"
 )
 
 
@@ -73,63 +60,87 @@ def whole_hours(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     return full_start, full_end
 
 
-def _hybrid(
+def _parts(
     database: str,
     client_id: str,
     start: datetime,
     end: datetime,
     keys: list[tuple[str, str]],
-) -> Query:
-    """Sum METRIC_COLUMNS by ``keys`` ((alias, expression over {col}) pairs) over the period."""
+) -> list[Query]:
+    """Queries whose rows, summed by ``keys``, give METRIC_COLUMNS over [start, end).
+
+    One reads the rollup for the whole hours, one the raw rows of the ragged edges; each is
+    left out when its range is empty. They are separate queries (not a UNION) so the caller
+    can run them side by side: each costs a few ms of fixed overhead on the embedded engine.
+    ``keys`` are (alias, expression over {col}) pairs.
+    """
     full_start, full_end = whole_hours(start, end)
-    rollup_keys = ", ".join(f"{expr.format(col='hour')} AS {alias}" for alias, expr in keys)
-    raw_keys = ", ".join(f"{expr.format(col='occurred_at')} AS {alias}" for alias, expr in keys)
     aliases = ", ".join(alias for alias, _ in keys)
-    select = f"SELECT {aliases}, " if keys else "SELECT "
-    group = f" GROUP BY {aliases} ORDER BY {aliases}" if keys else ""
-    sql = (
-        f"{select}{_SUMS} FROM ("
-        f"SELECT {rollup_keys + ', ' if keys else ''}{_ROLLUP_METRICS} "
-        f"FROM {database}.usage_hourly WHERE {_ROLLUP_WHERE} "
-        "UNION ALL "
-        f"SELECT {raw_keys + ', ' if keys else ''}{_RAW_METRICS} "
-        f"FROM {database}.generations WHERE {_EDGES_WHERE}"
-        f"){group}"
+    group = f" GROUP BY {aliases}" if keys else ""
+    parts = []
+    if full_start < full_end:
+        select = ", ".join(f"{expr.format(col='hour')} AS {alias}" for alias, expr in keys)
+        parts.append(
+            Query(
+                f"SELECT {select + ', ' if keys else ''}{_SUMS} "
+                f"FROM {database}.usage_hourly WHERE client_id = {{client_id:String}} "
+                "AND hour >= {full_start:DateTime('UTC')} AND hour < {full_end:DateTime('UTC')}"
+                f"{group}",
+                {"client_id": client_id, "full_start": full_start, "full_end": full_end},
+            )
+        )
+    ranges = (
+        [(start, end)]
+        if full_start == full_end
+        else [(a, b) for a, b in ((start, full_start), (full_end, end)) if a < b]
     )
-    params = {
-        "client_id": client_id,
-        "start": start,
-        "end": end,
-        "full_start": full_start,
-        "full_end": full_end,
-    }
-    return Query(sql, params)
+    if ranges:
+        select = ", ".join(f"{expr.format(col='occurred_at')} AS {alias}" for alias, expr in keys)
+        params: dict[str, object] = {"client_id": client_id}
+        conditions = []
+        for n, (a, b) in enumerate(ranges):
+            conditions.append(
+                f"(occurred_at >= {{lo{n}:DateTime64(3, 'UTC')}} "
+                f"AND occurred_at < {{hi{n}:DateTime64(3, 'UTC')}})"
+            )
+            params[f"lo{n}"], params[f"hi{n}"] = a, b
+        parts.append(
+            Query(
+                f"SELECT {select + ', ' if keys else ''}{_RAW_SUMS} "
+                f"FROM {database}.generations WHERE client_id = {{client_id:String}} "
+                f"AND ({' OR '.join(conditions)}){group}",
+                params,
+            )
+        )
+    return parts
 
 
 def usage_by_bucket(
     database: str, client_id: str, start: datetime, end: datetime, group_by: GroupBy
-) -> Query:
-    """One row per non-empty bucket: (bucket_start, *METRIC_COLUMNS), oldest first."""
-    return _hybrid(database, client_id, start, end, [("bucket", BUCKET_EXPR[group_by])])
+) -> list[Query]:
+    """Rows (bucket_start, *METRIC_COLUMNS); sum them by bucket."""
+    return _parts(database, client_id, start, end, [("bucket", BUCKET_EXPR[group_by])])
 
 
-def usage_by_provider_model(database: str, client_id: str, start: datetime, end: datetime) -> Query:
-    """One row per (provider, model): (provider, model, *METRIC_COLUMNS)."""
-    return _hybrid(database, client_id, start, end, [("provider", "provider"), ("model", "model")])
+def usage_by_provider_model(
+    database: str, client_id: str, start: datetime, end: datetime
+) -> list[Query]:
+    """Rows (provider, model, *METRIC_COLUMNS); sum them by (provider, model)."""
+    return _parts(database, client_id, start, end, [("provider", "provider"), ("model", "model")])
 
 
 def usage_by_endpoint_provider(
     database: str, client_id: str, start: datetime, end: datetime
-) -> Query:
-    """One row per (endpoint, provider): (endpoint, provider, *METRIC_COLUMNS)."""
-    return _hybrid(
+) -> list[Query]:
+    """Rows (endpoint, provider, *METRIC_COLUMNS); sum them by (endpoint, provider)."""
+    return _parts(
         database, client_id, start, end, [("endpoint", "endpoint"), ("provider", "provider")]
     )
 
 
-def usage_total(database: str, client_id: str, start: datetime, end: datetime) -> Query:
-    """A single row of METRIC_COLUMNS for the period."""
-    return _hybrid(database, client_id, start, end, [])
+def usage_total(database: str, client_id: str, start: datetime, end: datetime) -> list[Query]:
+    """Rows of METRIC_COLUMNS; their sum is the period's total."""
+    return _parts(database, client_id, start, end, [])
 
 
 def newest_event(database: str, client_id: str) -> Query:

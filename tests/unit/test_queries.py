@@ -16,6 +16,7 @@ DB = "llmhub"
 START = datetime(2026, 1, 1)
 END = datetime(2026, 2, 1)
 EVIL = "x' OR 1=1 --"
+RAGGED_START = datetime(2026, 1, 1, 0, 30)
 
 SUMS = (
     "sum(cost_usd) AS cost_usd, sum(input_tokens) AS input_tokens, "
@@ -24,40 +25,35 @@ SUMS = (
     "sum(successes) AS successes, sum(latency_ms_sum) AS latency_ms_sum, "
     "sum(unpriced_calls) AS unpriced_calls"
 )
-ROLLUP_METRICS = (
-    "cost_usd, input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, calls, "
-    "successes, latency_ms_sum, unpriced_calls"
-)
-RAW_METRICS = (
-    "toDecimal128(cost_usd, 9) AS cost_usd, toUInt64(input_tokens) AS input_tokens, "
-    "toUInt64(output_tokens) AS output_tokens, "
-    "toUInt64(cached_input_tokens) AS cached_input_tokens, "
-    "toUInt64(reasoning_tokens) AS reasoning_tokens, toUInt64(1) AS calls, "
-    "toUInt64(success) AS successes, toUInt64(latency_ms) AS latency_ms_sum, "
-    "toUInt64(cost_source = 'unpriced') AS unpriced_calls"
+RAW_SUMS = (
+    "sum(cost_usd) AS cost_usd, sum(input_tokens) AS input_tokens, "
+    "sum(output_tokens) AS output_tokens, sum(cached_input_tokens) AS cached_input_tokens, "
+    "sum(reasoning_tokens) AS reasoning_tokens, count() AS calls, "
+    "countIf(success) AS successes, sum(latency_ms) AS latency_ms_sum, "
+    "countIf(cost_source = 'unpriced') AS unpriced_calls"
 )
 ROLLUP_WHERE = (
     "client_id = {client_id:String} "
     "AND hour >= {full_start:DateTime('UTC')} AND hour < {full_end:DateTime('UTC')}"
 )
-EDGES_WHERE = (
-    "client_id = {client_id:String} AND ("
-    "(occurred_at >= {start:DateTime64(3, 'UTC')} AND occurred_at < {full_start:DateTime('UTC')})"
-    " OR "
-    "(occurred_at >= {full_end:DateTime('UTC')} AND occurred_at < {end:DateTime64(3, 'UTC')}))"
-)
-PARAMS = {"client_id": "acme", "start": START, "end": END, "full_start": START, "full_end": END}
+LO = "occurred_at >= {{lo{n}:DateTime64(3, 'UTC')}}"
+HI = "occurred_at < {{hi{n}:DateTime64(3, 'UTC')}}"
+RANGE = f"({LO} AND {HI})"
+# Aligned period: only the rollup part.
+ALIGNED = {"client_id": "acme", "full_start": START, "full_end": END}
 
 
-def hybrid(keys_rollup: str, keys_raw: str, aliases: str) -> str:
-    head = f"SELECT {aliases}, " if aliases else "SELECT "
-    tail = f" GROUP BY {aliases} ORDER BY {aliases}" if aliases else ""
+def rollup(keys: str, group: str) -> str:
+    group_sql = f" GROUP BY {group}" if group else ""
+    return f"SELECT {keys}{SUMS} FROM llmhub.usage_hourly WHERE {ROLLUP_WHERE}{group_sql}"
+
+
+def raw(keys: str, group: str, ranges: int) -> str:
+    group_sql = f" GROUP BY {group}" if group else ""
+    cond = " OR ".join(RANGE.format(n=n) for n in range(ranges))
     return (
-        f"{head}{SUMS} FROM ("
-        f"SELECT {keys_rollup}{ROLLUP_METRICS} FROM llmhub.usage_hourly WHERE {ROLLUP_WHERE} "
-        "UNION ALL "
-        f"SELECT {keys_raw}{RAW_METRICS} FROM llmhub.generations WHERE {EDGES_WHERE}"
-        f"){tail}"
+        f"SELECT {keys}{RAW_SUMS} FROM llmhub.generations WHERE client_id = {{client_id:String}} "
+        f"AND ({cond}){group_sql}"
     )
 
 
@@ -81,29 +77,66 @@ DETAIL_COLUMNS = (
     ],
 )
 def test_usage_by_bucket(group_by: usageq.GroupBy, bucket: str) -> None:
-    rollup = bucket.format(col="hour") + " AS bucket, "
-    raw = bucket.format(col="occurred_at") + " AS bucket, "
-    assert usageq.usage_by_bucket(DB, "acme", START, END, group_by) == Query(
-        hybrid(rollup, raw, "bucket"), PARAMS
-    )
+    keys = bucket.format(col="hour") + " AS bucket, "
+    assert usageq.usage_by_bucket(DB, "acme", START, END, group_by) == [
+        Query(rollup(keys, "bucket"), ALIGNED)
+    ]
 
 
 def test_usage_by_provider_model() -> None:
     keys = "provider AS provider, model AS model, "
-    assert usageq.usage_by_provider_model(DB, "acme", START, END) == Query(
-        hybrid(keys, keys, "provider, model"), PARAMS
-    )
+    assert usageq.usage_by_provider_model(DB, "acme", START, END) == [
+        Query(rollup(keys, "provider, model"), ALIGNED)
+    ]
 
 
 def test_usage_by_endpoint_provider() -> None:
     keys = "endpoint AS endpoint, provider AS provider, "
-    assert usageq.usage_by_endpoint_provider(DB, "acme", START, END) == Query(
-        hybrid(keys, keys, "endpoint, provider"), PARAMS
-    )
+    assert usageq.usage_by_endpoint_provider(DB, "acme", START, END) == [
+        Query(rollup(keys, "endpoint, provider"), ALIGNED)
+    ]
 
 
-def test_usage_total() -> None:
-    assert usageq.usage_total(DB, "acme", START, END) == Query(hybrid("", "", ""), PARAMS)
+def test_usage_total_with_ragged_edges_reads_rollup_and_raw_edges() -> None:
+    start, end = datetime(2026, 1, 1, 10, 30), datetime(2026, 1, 2, 8, 15)
+    whole = {
+        "client_id": "acme",
+        "full_start": datetime(2026, 1, 1, 11),
+        "full_end": datetime(2026, 1, 2, 8),
+    }
+    edges = {
+        "client_id": "acme",
+        "lo0": start,
+        "hi0": datetime(2026, 1, 1, 11),
+        "lo1": datetime(2026, 1, 2, 8),
+        "hi1": end,
+    }
+    assert usageq.usage_total(DB, "acme", start, end) == [
+        Query(rollup("", ""), whole),
+        Query(raw("", "", 2), edges),
+    ]
+
+
+def test_usage_total_without_a_whole_hour_reads_raw_rows_only() -> None:
+    start, end = datetime(2026, 1, 1, 10, 5), datetime(2026, 1, 1, 10, 55)
+    assert usageq.usage_total(DB, "acme", start, end) == [
+        Query(raw("", "", 1), {"client_id": "acme", "lo0": start, "hi0": end})
+    ]
+
+
+def test_usage_one_ragged_edge() -> None:
+    start, end = datetime(2026, 1, 1, 10), datetime(2026, 1, 1, 12, 1)
+    keys = "toDateTime(toStartOfDay({col}), 'UTC') AS bucket, "
+    assert usageq.usage_by_bucket(DB, "acme", start, end, "day") == [
+        Query(
+            rollup(keys.format(col="hour"), "bucket"),
+            {"client_id": "acme", "full_start": start, "full_end": datetime(2026, 1, 1, 12)},
+        ),
+        Query(
+            raw(keys.format(col="occurred_at"), "bucket", 1),
+            {"client_id": "acme", "lo0": datetime(2026, 1, 1, 12), "hi0": end},
+        ),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -135,7 +168,7 @@ def test_newest_event() -> None:
 
 
 def test_metric_columns_match_the_select_lists() -> None:
-    for select in (SUMS, RAW_METRICS):
+    for select in (SUMS, RAW_SUMS):
         assert tuple(re.findall(r" AS (\w+)", select)) == usageq.METRIC_COLUMNS
 
 
@@ -188,12 +221,22 @@ def _all_queries(value: str) -> list[object]:
     flt = logq.LogFilter(value, provider=value, endpoint=value, success=True)
     queries = {
         **{
-            f"usage_by_bucket_{g}": usageq.usage_by_bucket(DB, value, START, END, g)
+            f"usage_by_bucket_{g}_{n}": q
             for g in ("hour", "day", "month")
+            for n, q in enumerate(usageq.usage_by_bucket(DB, value, RAGGED_START, END, g))
         },
-        "usage_by_provider_model": usageq.usage_by_provider_model(DB, value, START, END),
-        "usage_by_endpoint_provider": usageq.usage_by_endpoint_provider(DB, value, START, END),
-        "usage_total": usageq.usage_total(DB, value, START, END),
+        **{
+            f"usage_by_provider_model_{n}": q
+            for n, q in enumerate(usageq.usage_by_provider_model(DB, value, RAGGED_START, END))
+        },
+        **{
+            f"usage_by_endpoint_provider_{n}": q
+            for n, q in enumerate(usageq.usage_by_endpoint_provider(DB, value, RAGGED_START, END))
+        },
+        **{
+            f"usage_total_{n}": q
+            for n, q in enumerate(usageq.usage_total(DB, value, RAGGED_START, END))
+        },
         "newest_event": usageq.newest_event(DB, value),
         "log_page": logq.log_page(DB, flt, 5, 0),
         "log_count": logq.log_count(DB, flt),
