@@ -29,6 +29,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
+from ingest.producer import pack
 from ingest.synthetic import EventFactory
 
 CLIENTS = 200
@@ -47,6 +48,14 @@ def _events(n: int, seed: int) -> list[tuple[bytes, bytes]]:
     return out
 
 
+def _messages(events: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """Batch messages per client, as the producer library sends them."""
+    by_key: dict[bytes, list[bytes]] = {}
+    for key, value in events:
+        by_key.setdefault(key, []).append(value)
+    return [(key, message) for key, values in by_key.items() for message in pack(values)]
+
+
 async def produce_backlog(bootstrap: str, topic: str, n: int, seed: int = 1) -> float:
     """Produce ``n`` events; returns events/s of the producing (for the record only)."""
     producer = AIOKafkaProducer(
@@ -63,7 +72,7 @@ async def produce_backlog(bootstrap: str, topic: str, n: int, seed: int = 1) -> 
         for first in range(0, n, chunk):
             futures = [
                 await producer.send(topic, value=value, key=key)
-                for key, value in _events(min(chunk, n - first), seed + first)
+                for key, value in _messages(_events(min(chunk, n - first), seed + first))
             ]
             await asyncio.gather(*futures)
     finally:
@@ -90,8 +99,7 @@ async def ceiling(bootstrap: str, topic: str, n: int, partitions: int) -> float:
             batch = await consumer.getmany(timeout_ms=1000, max_records=20_000)
             for records in batch.values():
                 for record in records:
-                    orjson.loads(record.value)
-                seen += len(records)
+                    seen += len(orjson.loads(record.value))
     finally:
         await consumer.stop()
     return n / (time.perf_counter() - started)
@@ -163,7 +171,7 @@ def run_worker(
         while True:
             health = _health(url) or {}
             sink = health.get("sink", {})
-            if sink.get("records", 0) >= n:
+            if sink.get("events", 0) >= n:
                 break
             if time.monotonic() > deadline:
                 raise RuntimeError(f"worker handled {sink.get('records')} of {n} in time")
@@ -188,7 +196,8 @@ def profile_stages(n: int, data_dir: Path) -> list[dict[str, Any]]:
     from core.settings import ClickHouseSettings
 
     records = [
-        SourceRecord(value, "bench", i % 4, i) for i, (_, value) in enumerate(_events(n, 99))
+        SourceRecord(value, "bench", i % 4, i)
+        for i, (_, value) in enumerate(_messages(_events(n, 99)))
     ]
     pool = ClickHousePool(ClickHouseSettings(data_dir=data_dir, database="profile"), size=1)
     pool.command("DROP DATABASE IF EXISTS profile")
@@ -202,9 +211,10 @@ def profile_stages(n: int, data_dir: Path) -> list[dict[str, Any]]:
         "price + columns": 0.0,
         "insert": 0.0,
     }
-    for first in range(0, n, 20_000):
+    per_batch = 100  # messages of up to 200 events: ~20k events per batch, as the worker
+    for first in range(0, len(records), per_batch):
         t0 = time.perf_counter()
-        decoded = decode_batch(records[first : first + 20_000], Limits())
+        decoded = decode_batch(records[first : first + per_batch], Limits())
         t1 = time.perf_counter()
         store._already_stored(decoded.accepted)
         t2 = time.perf_counter()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -47,12 +47,17 @@ SPAN_ROWS_MIN = 1_000
 
 @dataclass(frozen=True)
 class SourceRecord:
-    """Raw bytes of one event and where they came from (Kafka position, or an import line)."""
+    """Raw bytes of one event and where they came from (Kafka position, or an import line).
+
+    ``index`` is the event's place inside a batch message (a JSON array), -1 for a message
+    holding one event.
+    """
 
     value: bytes
     topic: str = ""
     partition: int = -1
     offset: int = -1
+    index: int = -1
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,8 @@ class Decoded:
 class Limits:
     max_event_bytes: int = 64 * 1024
     max_metadata_bytes: int = DEFAULT_MAX_METADATA_BYTES
+    # A batch message may hold many events, up to Kafka's default message size.
+    max_message_bytes: int = 1024 * 1024
 
 
 def _error(loc: Sequence[str | int], msg: str, kind: str) -> dict[str, Any]:
@@ -93,14 +100,55 @@ def _error(loc: Sequence[str | int], msg: str, kind: str) -> dict[str, Any]:
 
 
 def decode_one(record: SourceRecord, limits: Limits) -> Accepted | Rejection:
-    """Parse and validate one event; a refusal lists every problem pydantic found."""
-    if len(record.value) > limits.max_event_bytes:
-        msg = f"event is {len(record.value)} bytes, more than the {limits.max_event_bytes} limit"
-        return Rejection(record, OVERSIZED, [_error([], msg, "too_large")])
+    """Parse and validate a message holding one event."""
+    outcomes = decode_message(record, limits)
+    if len(outcomes) == 1 and record.index == -1 and not _is_array(record.value):
+        return outcomes[0]
+    msg = "expected a single event, got a batch (JSON array)"
+    return Rejection(record, NOT_AN_OBJECT, [_error([], msg, "type")])
+
+
+def _is_array(value: bytes) -> bool:
+    return value.lstrip()[:1] == b"["
+
+
+def decode_message(record: SourceRecord, limits: Limits) -> list[Accepted | Rejection]:
+    """Parse and validate one message: an event (JSON object) or a batch (array of them).
+
+    Batches amortise the per-message cost of the consumer; each event in one is judged on
+    its own, and a refused one is reported with its index and its own JSON.
+    """
+    size = len(record.value)
+    # A message of one event may be no larger than an event; a batch no larger than a message.
+    limit = limits.max_message_bytes if _is_array(record.value) else limits.max_event_bytes
+    if size > limit:
+        what = "message" if _is_array(record.value) else "event"
+        msg = f"{what} is {size} bytes, more than the {limit} limit"
+        return [Rejection(record, OVERSIZED, [_error([], msg, "too_large")])]
     try:
         data = orjson.loads(record.value)
     except orjson.JSONDecodeError as exc:
-        return Rejection(record, INVALID_JSON, [_error([], f"not valid JSON: {exc}", "json")])
+        return [Rejection(record, INVALID_JSON, [_error([], f"not valid JSON: {exc}", "json")])]
+    if isinstance(data, list):
+        outcomes: list[Accepted | Rejection] = []
+        large = len(record.value) > limits.max_event_bytes
+        for index, item in enumerate(data):
+            part = replace(record, value=orjson.dumps(item), index=index)
+            outcomes.append(_decode_event(part, item, limits, part.value if large else None))
+        if not data:
+            msg = "an empty batch holds no event"
+            outcomes.append(Rejection(record, NOT_AN_OBJECT, [_error([], msg, "type")]))
+        return outcomes
+    return [_decode_event(record, data, limits, None)]
+
+
+def _decode_event(
+    record: SourceRecord, data: Any, limits: Limits, encoded: bytes | None
+) -> Accepted | Rejection:
+    """Judge one parsed event; ``encoded`` is given when its size must be checked."""
+    if encoded is not None and len(encoded) > limits.max_event_bytes:
+        msg = f"event is {len(encoded)} bytes, more than the {limits.max_event_bytes} limit"
+        return Rejection(record, OVERSIZED, [_error([], msg, "too_large")])
     if not isinstance(data, dict):
         msg = f"event must be a JSON object, got {type(data).__name__}"
         return Rejection(record, NOT_AN_OBJECT, [_error([], msg, "type")])
@@ -131,11 +179,11 @@ def decode_one(record: SourceRecord, limits: Limits) -> Accepted | Rejection:
 def decode_batch(records: Iterable[SourceRecord], limits: Limits) -> Decoded:
     decoded = Decoded()
     for record in records:
-        outcome = decode_one(record, limits)
-        if isinstance(outcome, Accepted):
-            decoded.accepted.append(outcome)
-        else:
-            decoded.rejected.append(outcome)
+        for outcome in decode_message(record, limits):
+            if isinstance(outcome, Accepted):
+                decoded.accepted.append(outcome)
+            else:
+                decoded.rejected.append(outcome)
     return decoded
 
 

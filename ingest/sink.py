@@ -29,7 +29,8 @@ class SinkStats:
     """Counters shown in logs and on /healthz."""
 
     batches: int = 0
-    records: int = 0
+    records: int = 0  # Kafka messages
+    events: int = 0  # events in them (a batch message holds many)
     inserted: int = 0
     duplicates: int = 0
     dead_lettered: int = 0
@@ -62,6 +63,8 @@ class DeadLetters:
                 ("llmhub.source.topic", r.record.topic.encode()),
                 ("llmhub.source.partition", str(r.record.partition).encode()),
                 ("llmhub.source.offset", str(r.record.offset).encode()),
+                # Place in a batch message (-1: the message held this event alone).
+                ("llmhub.source.index", str(r.record.index).encode()),
                 ("llmhub.failed_at", failed_at),
             ]
             futures.append(
@@ -117,6 +120,7 @@ class BatchSink:
             self.stats.unpriced += result.unpriced
         self.stats.batches += 1
         self.stats.records += len(records)
+        self.stats.events += len(decoded.accepted) + len(decoded.rejected)
         self.stats.last_batch_size = len(records)
 
     async def _retry(self, what: str, fn, *args):  # type: ignore[no-untyped-def]

@@ -100,8 +100,7 @@ async def ingest_events(request: web.Request) -> web.Response:
     if publisher is None:
         raise Unavailable("no Kafka broker configured (LLMHUB_KAFKA_BOOTSTRAP)")
     try:
-        futures = [await publisher.send_raw(value, key=key) for key, value in encoded]
-        await asyncio.gather(*futures)
+        await publisher.send_encoded(encoded)
     except Exception as exc:
         raise Unavailable(f"the broker did not acknowledge the events: {exc}") from exc
     ids = [str(orjson.loads(value)["event_id"]) for _, value in encoded]

@@ -121,7 +121,7 @@ def invalid_events(template: dict[str, Any]) -> dict[str, bytes]:
     missing = {k: v for k, v in template.items() if k not in ("model", "latency_ms")}
     return {
         "invalid_json": b'{"event_id": "oops", ',
-        "not_an_object": b'["a", "list"]',
+        "not_an_object": b'"a string, not an event"',
         "unsupported_schema_version": variant(schema_version=99),
         "invalid_event:wrong_types": variant(input_tokens="many", success="yes"),
         "invalid_event:missing_fields": orjson.dumps({**missing, "event_id": str(uuid.uuid4())}),
@@ -155,16 +155,22 @@ async def test_mixed_stream_counts_every_event_once_and_dead_letters_the_rest(
     assert runtime.sink is not None
     sink = runtime.sink
 
-    await wait_for(_async(lambda: sink.stats.records >= len(first) + 100), 60, "first half")
+    await wait_for(_async(lambda: sink.stats.events >= len(first) + 100), 60, "first half")
     bad = invalid_events(events[0])
     await produce(settings, later + first[200:300])
     await produce_raw(settings, list(bad.values()))
-    total = len(first) + 100 + len(later) + 100 + len(bad)
-    await wait_for(_async(lambda: sink.stats.records >= total), 60, "whole stream")
+    # A batch message mixing a good event and a bad one: the good one counts, the bad one
+    # is dead-lettered on its own with its index in the batch.
+    extra = {**events[1], "event_id": str(uuid.uuid4())}
+    negative = {**events[2], "event_id": str(uuid.uuid4()), "input_tokens": -7}
+    await produce_raw(settings, [orjson.dumps([extra, negative])])
+    events.append(extra)
+    total = len(first) + 100 + len(later) + 100 + len(bad) + 2
+    await wait_for(_async(lambda: sink.stats.events >= total), 60, "whole stream")
 
     assert sink.stats.inserted == len(events)
     assert sink.stats.duplicates == 200
-    assert sink.stats.dead_lettered == len(bad)
+    assert sink.stats.dead_lettered == len(bad) + 1
     start, stop = (end - timedelta(days=21)).isoformat(), (end + timedelta(seconds=1)).isoformat()
     for client, key in keys.items():
         mine = [e for e in events if e["client_id"] == client]
@@ -177,9 +183,12 @@ async def test_mixed_stream_counts_every_event_once_and_dead_letters_the_rest(
         _, logs = await api.get(f"{BASE}/logs", key, limit=1000)
         assert logs["total"] == len(mine)
 
-    letters = await dead_letters(settings, len(bad))
-    assert len(letters) == len(bad)
+    letters = await dead_letters(settings, len(bad) + 1)
+    assert len(letters) == len(bad) + 1
     by_value = {r.value: dict(r.headers) for r in letters}
+    in_batch = by_value[orjson.dumps(negative)]
+    assert in_batch["llmhub.reason"] == b"invalid_event"
+    assert in_batch["llmhub.source.index"] == b"1"
     for kind, value in bad.items():
         headers = by_value[value]  # the original bytes, unchanged
         assert headers["llmhub.reason"].decode() == kind.split(":")[0]
@@ -269,7 +278,7 @@ async def test_http_ingest_validates_all_then_publishes_and_acks(
         assert body["event_ids"] == [e["event_id"] for e in events]
     assert runtime.sink is not None
     sink = runtime.sink
-    await wait_for(_async(lambda: sink.stats.records == 51), 30, "ingested events")
+    await wait_for(_async(lambda: sink.stats.events == 51), 30, "ingested events")
     _, logs = await api.get(f"{BASE}/logs", key, limit=100)
     assert logs["total"] == 50  # the first event, sent twice, is counted once
     async with api.session.get(f"{api.base_url}/healthz") as r:
