@@ -239,3 +239,53 @@ def test_exported_json_schema_is_current() -> None:
     )
     assert on_disk == export.render(), "run `python -m schemas.export` (formatting differs)"
     assert set(json.loads(on_disk)["required"]) == REQUIRED
+
+
+def _batch(events: list[Any]) -> list[Accepted | Rejection]:
+    raw = orjson.dumps(events)
+    decoded = decode_batch([SourceRecord(raw, "topic", 1, 7)], LIMITS)
+    outcomes: list[Accepted | Rejection] = [*decoded.accepted, *decoded.rejected]
+    return outcomes
+
+
+def test_batch_of_valid_events_is_accepted_whole() -> None:
+    events = [valid(event_id=f"0b7c6a52-3f0e-4e0b-9a51-6c1d2e3f4a{i:02d}") for i in range(5)]
+    outcomes = _batch(events)
+    assert all(isinstance(o, Accepted) for o in outcomes)
+    assert [str(o.event.event_id) for o in outcomes if isinstance(o, Accepted)] == [
+        e["event_id"] for e in events
+    ]
+    assert all(o.record.offset == 7 and o.record.partition == 1 for o in outcomes)
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason", "loc"),
+    [
+        (
+            valid(event_id="0b7c6a52-3f0e-4e0b-9a51-6c1d2e3f4a99", input_tokens=-1),
+            INVALID_EVENT,
+            ["input_tokens"],
+        ),
+        (
+            valid(
+                event_id="0b7c6a52-3f0e-4e0b-9a51-6c1d2e3f4a99",
+                request_metadata={"blob": "x" * 20_000},
+            ),
+            INVALID_EVENT,
+            ["request_metadata"],
+        ),
+        (valid(schema_version=7), UNSUPPORTED_SCHEMA_VERSION, ["schema_version"]),
+        ("not an event", NOT_AN_OBJECT, []),
+    ],
+)
+def test_batch_refuses_only_its_bad_event(bad: Any, reason: str, loc: list[str]) -> None:
+    good = valid()
+    outcomes = _batch([good, bad])
+    accepted = [o for o in outcomes if isinstance(o, Accepted)]
+    refused = [o for o in outcomes if isinstance(o, Rejection)]
+    assert [str(a.event.event_id) for a in accepted] == [good["event_id"]]
+    assert len(refused) == 1
+    assert refused[0].reason == reason
+    assert refused[0].record.index == 1
+    assert orjson.loads(refused[0].record.value) == bad  # the event's own JSON
+    assert refused[0].errors[0]["loc"] == loc
