@@ -66,8 +66,9 @@ def _faust_app(settings: Settings) -> faust.App:
         # Commit often: an acked offset is only acked after its records were stored.
         broker_commit_every=w.batch_size,
         broker_commit_interval=1.0,
-        stream_buffer_maxsize=max(4096, 2 * w.batch_size),
-        broker_max_poll_records=max(500, w.batch_size),
+        # Bounded read-ahead (in messages): memory stays flat however large the backlog.
+        stream_buffer_maxsize=2 * w.batch_size,
+        broker_max_poll_records=w.batch_size,
         consumer_max_fetch_size=8 * 1024 * 1024,
         stream_wait_empty=False,
         broker_session_timeout=w.session_timeout_s,

@@ -87,7 +87,7 @@ async def service(
         "LLMHUB_API_PORT": str(_free_port()),
         "LLMHUB_API_ADMIN_TOKEN": "admin-secret",
         # Small batches: the kill lands between many insert/commit steps.
-        "LLMHUB_WORKER_BATCH_SIZE": "250",
+        "LLMHUB_WORKER_BATCH_SIZE": "3",
         "LLMHUB_WORKER_BATCH_WINDOW_S": "0.05",
         # The restarted worker rejoins once the group gives up on the killed one.
         "LLMHUB_WORKER_SESSION_TIMEOUT_S": "6",
