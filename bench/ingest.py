@@ -135,7 +135,7 @@ def run_worker(
     data_dir: Path,
     port: int,
     partitions: int,
-    batch_size: int = 500,
+    batch_size: int = 100,
     timeout_s: float = 3600,
 ) -> WorkerRun:
     """Run the service on the backlog until ``n`` records are handled; measure it."""

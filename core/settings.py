@@ -77,8 +77,8 @@ class WorkerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LLMHUB_WORKER_", extra="ignore")
 
     # Kafka messages per sink batch; a batch message holds up to 200 events, so a full batch
-    # of batch messages is ~100k events (one insert), of single-event messages 500.
-    batch_size: int = Field(default=500, ge=1)
+    # of batch messages is ~20k events (one insert), of single-event messages 100.
+    batch_size: int = Field(default=100, ge=1)
     batch_window_s: float = Field(default=0.5, gt=0)
     retry_initial_s: float = Field(default=0.2, gt=0)
     retry_max_s: float = Field(default=10.0, gt=0)

@@ -345,7 +345,7 @@ def test_write_report_writes_markdown_and_three_plots(tmp_path: Path) -> None:
     assert "| 1,000,000 | largest | 1 | models | 3.00 | 4.00 | 5.00 | n/a | n/a |" in md
     # Ingest and profile.
     assert "| Worker events/s | 125,000 |" in md
-    assert "| Engine insert ceiling events/s | 250,000 |" in md
+    assert "| Ceiling: bare aiokafka fetch + decode, events/s | 250,000 |" in md
     assert "| Worker / ceiling | 0.50× |" in md
     assert "| Worker peak RSS | 210 MiB |" in md
     assert "| Worker RSS with a 5M-event backlog | n/a |" in md
