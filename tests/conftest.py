@@ -1,9 +1,8 @@
-"""Shared fixtures: the real embedded ClickHouse engine (or a server given by
-LLMHUB_TEST_CLICKHOUSE_URL), a fresh database per test, and the API on a free loopback port."""
+"""Shared fixtures: real ClickHouse (embedded engine, or a server: see tests/services.py) with a
+fresh database per test, a real Kafka broker per session, and the API on a free loopback port."""
 
 from __future__ import annotations
 
-import os
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -28,11 +27,19 @@ def engine_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("chdb")
 
 
+@pytest.fixture(scope="session")
+def clickhouse_url() -> Iterator[str]:
+    from tests.services import clickhouse_url
+
+    with clickhouse_url() as url:
+        yield url
+
+
 @pytest.fixture
-def settings(engine_dir: Path) -> Settings:
+def settings(engine_dir: Path, clickhouse_url: str) -> Settings:
     database = f"t_{uuid.uuid4().hex[:12]}"
     ch = ClickHouseSettings(
-        url=os.environ.get("LLMHUB_TEST_CLICKHOUSE_URL", ""),
+        url=clickhouse_url,
         data_dir=engine_dir,
         database=database,
         pool_size=4,
@@ -120,7 +127,7 @@ async def api(settings: Settings, pool: ClickHousePool) -> AsyncIterator[Api]:
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
-    from tests.kafka import kafka_broker
+    from tests.services import kafka_broker
 
     with kafka_broker() as bootstrap:
         yield bootstrap

@@ -1,8 +1,9 @@
-"""The real Kafka broker for tests, started once per session.
+"""Real services for the test session, each started once.
 
-Order of preference: ``LLMHUB_TEST_KAFKA_BOOTSTRAP`` (a broker you run), testcontainers when a
-Docker engine answers, else the project's own KRaft broker (deploy/kafka/kafka.sh) on its own
-ports and data directory, removed after the session.
+Order of preference for each: an address you give (``LLMHUB_TEST_KAFKA_BOOTSTRAP``,
+``LLMHUB_TEST_CLICKHOUSE_URL``), then testcontainers when a Docker engine answers, else what
+runs without Docker: the project's own KRaft broker (deploy/kafka/kafka.sh, on its own port and
+data directory, removed afterwards) and the embedded ClickHouse engine.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ ROOT = Path(__file__).resolve().parents[1]
 TEST_PORT = int(os.environ.get("LLMHUB_TEST_KAFKA_PORT", "19292"))
 
 
-def _docker_available() -> bool:
+def docker_available() -> bool:
+    if os.environ.get("LLMHUB_TEST_DOCKER", "1") == "0":
+        return False
     try:
         import docker
 
@@ -33,8 +36,8 @@ def kafka_broker() -> Iterator[str]:
     if given:
         yield given
         return
-    if _docker_available():
-        from testcontainers.kafka import KafkaContainer
+    if docker_available():
+        from testcontainers.community.kafka import KafkaContainer
 
         with KafkaContainer().with_kraft() as container:
             yield container.get_bootstrap_server()
@@ -55,3 +58,21 @@ def kafka_broker() -> Iterator[str]:
         yield f"127.0.0.1:{TEST_PORT}"
     finally:
         subprocess.run(["bash", str(script), "reset"], env=env, check=False)
+
+
+@contextlib.contextmanager
+def clickhouse_url() -> Iterator[str]:
+    """An http(s) URL of a ClickHouse server, or "" for the embedded engine."""
+    given = os.environ.get("LLMHUB_TEST_CLICKHOUSE_URL")
+    if given is not None:
+        yield given
+        return
+    if docker_available():
+        from testcontainers.community.clickhouse import ClickHouseContainer
+
+        with ClickHouseContainer("clickhouse/clickhouse-server:25.8") as container:
+            host = container.get_container_host_ip()
+            port = container.get_exposed_port(8123)
+            yield f"http://{container.username}:{container.password}@{host}:{port}/"
+        return
+    yield ""
