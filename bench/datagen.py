@@ -15,21 +15,13 @@ from datetime import UTC, datetime, timedelta
 
 from core.clickhouse import ClickHousePool
 from core.pricing import load_catalog
+from ingest.synthetic import ENDPOINTS
 
 CLIENTS = 1000
 LARGEST = "client-0000"
 LARGEST_SHARE = 0.10
 DAYS = 180
 CHUNK = 5_000_000
-ENDPOINTS = (
-    "content_generation",
-    "chat",
-    "translation",
-    "summarization",
-    "image_generation",
-    "embeddings",
-    "code_review",
-)
 # (provider, model, weight): models of the shipped catalog, so every row is priced.
 MODELS = (
     ("openai", "gpt-4o-mini", 22),

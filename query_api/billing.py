@@ -172,67 +172,53 @@ class BillingService:
         rows = self._summed(
             usageq.usage_by_provider_model(self.db, client_id, _naive(start), _naive(end)), 2
         )
-        grand = _sum_rows(r[2:] for r in rows)
-        providers: dict[str, list[tuple[Any, ...]]] = {}
-        for r in rows:
-            providers.setdefault(r[0], []).append(tuple(r))
-        items = []
-        for provider, model_rows in providers.items():
-            subtotal = _sum_rows(r[2:] for r in model_rows)
-            items.append(
-                {
-                    "provider": provider,
-                    **metrics(subtotal),
-                    "cost_share": _share(subtotal[0], grand[0]),
-                    "models": [
-                        {"model": r[1], **metrics(r[2:]), "cost_share": _share(r[2], grand[0])}
-                        for r in sorted(model_rows, key=lambda r: r[2], reverse=True)
-                    ],
-                }
-            )
-        items.sort(key=lambda item: (Decimal(item["cost_usd"]), item["calls"]), reverse=True)
-        return self._breakdown(client_id, start, end, grand, "providers", items)
+        return self._breakdown(client_id, start, end, rows, ("providers", "provider"), "model")
 
     def by_endpoint(self, client_id: str, start: datetime, end: datetime) -> dict[str, Any]:
         rows = self._summed(
             usageq.usage_by_endpoint_provider(self.db, client_id, _naive(start), _naive(end)), 2
         )
-        grand = _sum_rows(r[2:] for r in rows)
-        endpoints: dict[str, list[tuple[Any, ...]]] = {}
-        for r in rows:
-            endpoints.setdefault(r[0], []).append(tuple(r))
-        items = []
-        for endpoint, provider_rows in endpoints.items():
-            subtotal = _sum_rows(r[2:] for r in provider_rows)
-            items.append(
-                {
-                    "endpoint": endpoint,
-                    **metrics(subtotal),
-                    "cost_share": _share(subtotal[0], grand[0]),
-                    "providers": [
-                        {"provider": r[1], **metrics(r[2:]), "cost_share": _share(r[2], grand[0])}
-                        for r in sorted(provider_rows, key=lambda r: r[2], reverse=True)
-                    ],
-                }
-            )
-        items.sort(key=lambda item: (Decimal(item["cost_usd"]), item["calls"]), reverse=True)
-        return self._breakdown(client_id, start, end, grand, "endpoints", items)
+        return self._breakdown(client_id, start, end, rows, ("endpoints", "endpoint"), "provider")
 
     def _breakdown(
         self,
         client_id: str,
         start: datetime,
         end: datetime,
-        grand: tuple[Any, ...],
-        key: str,
-        items: list[dict[str, Any]],
+        rows: list[tuple[Any, ...]],
+        outer: tuple[str, str],
+        inner: str,
     ) -> dict[str, Any]:
+        """Rows (outer key, inner key, *metrics) -> items by outer key, inner ones nested.
+
+        ``outer`` is (list name, key name), e.g. ("providers", "provider") with inner "model".
+        Items and nested items are sorted by cost, largest first.
+        """
+        grand = _sum_rows(r[2:] for r in rows)
+        groups: dict[str, list[tuple[Any, ...]]] = {}
+        for r in rows:
+            groups.setdefault(r[0], []).append(tuple(r))
+        items = []
+        for key, inner_rows in groups.items():
+            subtotal = _sum_rows(r[2:] for r in inner_rows)
+            items.append(
+                {
+                    outer[1]: key,
+                    **metrics(subtotal),
+                    "cost_share": _share(subtotal[0], grand[0]),
+                    f"{inner}s": [
+                        {inner: r[1], **metrics(r[2:]), "cost_share": _share(r[2], grand[0])}
+                        for r in sorted(inner_rows, key=lambda r: r[2], reverse=True)
+                    ],
+                }
+            )
+        items.sort(key=lambda item: (Decimal(item["cost_usd"]), item["calls"]), reverse=True)
         return {
             "client_id": client_id,
             "period": {"start": start, "end": end},
             "currency": "USD",
             "totals": metrics(grand),
-            key: items,
+            outer[0]: items,
             "as_of": self.as_of(client_id),
             "generated_at": datetime.now(UTC),
         }
