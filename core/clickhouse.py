@@ -1,13 +1,13 @@
 """ClickHouse access: one code path for the embedded engine (chdb) and a ClickHouse server.
 
 clickhouse-connect gives the same synchronous ``Client`` for both DSNs. A client serialises its
-own calls, so :class:`ClickHousePool` keeps a few of them and runs each call in a worker thread:
-the asyncio loop (API and Kafka sink) never blocks on a query.
+own calls, so :class:`ClickHousePool` keeps a few of them, one borrowed per call. Callers on
+the asyncio loop (API, Kafka sink) run pool calls in worker threads (``asyncio.to_thread``) so
+the loop never blocks on a query.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import queue
 from collections.abc import Iterator, Sequence
@@ -29,7 +29,7 @@ def connect(settings: ClickHouseSettings) -> Client:
 
 
 class ClickHousePool:
-    """A fixed set of clients; ``async`` helpers borrow one per call and run it off the loop."""
+    """A fixed set of clients; each call borrows one (blocking until one is free)."""
 
     def __init__(self, settings: ClickHouseSettings, size: int | None = None) -> None:
         self.settings = settings
@@ -57,13 +57,6 @@ class ClickHousePool:
         with self.client() as client:
             return [tuple(row) for row in client.query(sql, parameters=parameters).result_rows]
 
-    def query_columns(
-        self, sql: str, parameters: dict[str, Any] | None = None
-    ) -> tuple[list[str], list[Sequence[Any]]]:
-        with self.client() as client:
-            result = client.query(sql, parameters=parameters)
-            return list(result.column_names), list(result.result_columns)
-
     def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
         with self.client() as client:
             return client.command(sql, parameters=parameters)
@@ -88,14 +81,6 @@ class ClickHousePool:
     def insert_arrow(self, table: str, data: Any, settings: dict[str, Any] | None = None) -> None:
         with self.client() as client:
             client.insert_arrow(table, data, database=self.database, settings=settings)
-
-    async def aquery_rows(
-        self, sql: str, parameters: dict[str, Any] | None = None
-    ) -> list[tuple[Any, ...]]:
-        return await asyncio.to_thread(self.query_rows, sql, parameters)
-
-    async def acommand(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
-        return await asyncio.to_thread(self.command, sql, parameters)
 
     def close(self) -> None:
         for client in self._all:

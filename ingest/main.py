@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
-import signal
 import sys
 
 from core.clickhouse import ClickHousePool
+from core.entrypoint import load_settings, stop_event
 from core.migrations import migrate
 from core.pipeline import EventStore, Limits
 from core.pricing import load_catalog
-from core.settings import Settings, SettingsError
+from core.settings import Settings
 from ingest.runtime import IngestRuntime, ensure_topics
 
 log = logging.getLogger("llmhub.worker")
@@ -29,11 +28,7 @@ async def run(settings: Settings) -> None:
     store = EventStore(pool, load_catalog())
     w = settings.worker
     runtime = IngestRuntime(settings, store, Limits(w.max_event_bytes, w.max_metadata_bytes))
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+    stop = stop_event()
     await runtime.start()
     try:
         await stop.wait()
@@ -46,11 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="llmhub-worker", description=__doc__)
     parser.add_argument("--check", action="store_true", help="validate settings, broker, storage")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    try:
-        settings = Settings.from_env()
-    except SettingsError as exc:
-        print(exc, file=sys.stderr)
+    settings = load_settings()
+    if settings is None:
         return 2
     if not settings.kafka.bootstrap:
         print("LLMHUB_KAFKA_BOOTSTRAP is not set", file=sys.stderr)

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
-import signal
 import sys
 
 from aiohttp import web
 
 from core.clickhouse import ClickHousePool
+from core.entrypoint import load_settings, stop_event
 from core.migrations import migrate
 from core.pricing import load_catalog
-from core.settings import Settings, SettingsError
+from core.settings import Settings
 from query_api.app import Services, create_app
 
 log = logging.getLogger("llmhub.serve")
@@ -62,11 +61,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         "embedded " if settings.clickhouse.embedded else "",
         settings.clickhouse.dsn,
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+    stop = stop_event()
     if ready is not None:
         ready.set()
     try:
@@ -87,11 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         "--check", action="store_true", help="validate settings and storage, then exit"
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    try:
-        settings = Settings.from_env()
-    except SettingsError as exc:
-        print(exc, file=sys.stderr)
+    settings = load_settings()
+    if settings is None:
         return 2
     if args.check:
         services = build_services(settings)
