@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+
+Problem = dict[str, Any]
+
+
+def problem(loc: Sequence[str | int], msg: str, kind: str) -> Problem:
+    """One problem in the FastAPI shape clients parse: ``{"loc", "msg", "type"}``."""
+    return {"loc": list(loc), "msg": msg, "type": kind}
 
 
 class LlmhubError(Exception):
@@ -28,9 +36,17 @@ class Forbidden(LlmhubError):
 class ValidationFailed(LlmhubError):
     """Input was refused; ``errors`` lists every problem as ``{"loc", "msg", "type"}``."""
 
-    def __init__(self, errors: list[dict[str, Any]]) -> None:
+    def __init__(self, errors: list[Problem]) -> None:
         super().__init__("; ".join(str(e.get("msg")) for e in errors))
         self.errors = errors
+
+
+class TooManyRequests(LlmhubError):
+    """Refused for now; ``retry_after`` says in how many seconds to ask again."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class Unavailable(LlmhubError):

@@ -68,6 +68,8 @@ class KafkaSettings(BaseSettings):
     topic: str = "llmhub.generations"
     dlq_topic: str = "llmhub.generations.dlq"
     partitions: int = Field(default=4, ge=1)
+    # Copies of each topic the project creates: 1 for a single local broker, 3 in production.
+    replication_factor: int = Field(default=1, ge=1)
     group: str = "llmhub-sink"
     # Linger lets the producer batch: it trades a few ms of latency for throughput.
     producer_linger_ms: int = Field(default=5, ge=0)
@@ -87,6 +89,8 @@ class WorkerSettings(BaseSettings):
     max_metadata_bytes: int = Field(default=16 * 1024, ge=256)
     # How long the group waits for a silent (crashed) worker before handing its partitions on.
     session_timeout_s: float = Field(default=30.0, ge=3)
+    # Local state of the stream processor (Faust's data directory): never the working directory.
+    state_dir: Path = Path(".data/worker")
 
 
 class ApiSettings(BaseSettings):
@@ -94,12 +98,22 @@ class ApiSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    # Where command-line tools reach the service; empty means http://{host}:{port}.
+    url: str = ""
     # Without an admin token the admin API answers 403 to everything.
     admin_token: SecretStr | None = None
     # Token that services use on the HTTP ingest endpoint.
     ingest_token: SecretStr | None = None
     # Run the Kafka sink inside the API process (required with the embedded engine).
     with_worker: bool = True
+
+    @property
+    def base_url(self) -> str:
+        return self.url.rstrip("/") or f"http://{self.host}:{self.port}"
+
+    @property
+    def admin_token_text(self) -> str:
+        return self.admin_token.get_secret_value() if self.admin_token else ""
 
 
 class Settings(BaseModel):

@@ -18,10 +18,9 @@ from types import TracebackType
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from pydantic import ValidationError
 
-from core.errors import ValidationFailed
-from schemas.event import DEFAULT_MAX_METADATA_BYTES, GenerationEvent, metadata_problems
+from core.decode import encode
+from schemas.event import GenerationEvent
 
 BATCH_EVENTS = 200
 BATCH_BYTES = 256 * 1024
@@ -39,27 +38,6 @@ def pack(values: Iterable[bytes]) -> Iterator[bytes]:
         size += len(value) + 1
     if chunk:
         yield b"[" + b",".join(chunk) + b"]"
-
-
-def encode(event: GenerationEvent | Mapping[str, Any]) -> tuple[bytes, bytes]:
-    """Validate and serialise: (key, value). Raises ValidationFailed naming every problem."""
-    errors: list[dict[str, Any]] = []
-    if not isinstance(event, GenerationEvent):
-        try:
-            event = GenerationEvent.model_validate(event)
-        except ValidationError as exc:
-            errors = [
-                {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
-                for e in exc.errors(include_url=False, include_input=False)
-            ]
-    value = b"" if errors else event.model_dump_json(exclude_none=True).encode()  # type: ignore[union-attr]
-    if errors or len(value) > DEFAULT_MAX_METADATA_BYTES:
-        source = event if isinstance(event, Mapping) else event.model_dump(mode="json")
-        errors.extend(metadata_problems(dict(source), DEFAULT_MAX_METADATA_BYTES))
-    if errors:
-        raise ValidationFailed(errors)
-    assert isinstance(event, GenerationEvent)
-    return event.client_id.encode(), value
 
 
 class EventProducer:

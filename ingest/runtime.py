@@ -19,35 +19,17 @@ from typing import Any
 
 import faust
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
 
-from core.pipeline import EventStore, Limits, SourceRecord
+from core.decode import Limits, SourceRecord
 from core.settings import Settings
-from ingest.sink import BatchSink, DeadLetters
+from ingest.dead_letters import DeadLetters
+from ingest.sink import BatchSink
+from ingest.topics import ensure_topics
+from storage import EventWriter
 
 log = logging.getLogger("llmhub.worker")
 
 STATS_EVERY_S = 10.0
-
-
-async def ensure_topics(settings: Settings) -> None:
-    """Create the generations and dead-letter topics if missing (idempotent)."""
-    k = settings.kafka
-    admin = AIOKafkaAdminClient(bootstrap_servers=k.bootstrap)
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        wanted = [
-            NewTopic(name, num_partitions=k.partitions, replication_factor=1)
-            for name in (k.topic, k.dlq_topic)
-            if name not in existing
-        ]
-        if wanted:
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(wanted)
-    finally:
-        await admin.close()
 
 
 def _faust_app(settings: Settings) -> faust.App:
@@ -60,6 +42,7 @@ def _faust_app(settings: Settings) -> faust.App:
         web_enabled=False,
         autodiscover=False,
         store="memory://",
+        datadir=str(w.state_dir),
         topic_partitions=k.partitions,
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
@@ -90,7 +73,7 @@ def tune_gc() -> None:
 class IngestRuntime:
     """Owns the Faust app, the dead-letter producer and the sink for one process."""
 
-    def __init__(self, settings: Settings, store: EventStore, limits: Limits) -> None:
+    def __init__(self, settings: Settings, store: EventWriter, limits: Limits) -> None:
         self.settings = settings
         self.store = store
         self.limits = limits
@@ -101,6 +84,7 @@ class IngestRuntime:
 
     async def start(self) -> None:
         k, w = self.settings.kafka, self.settings.worker
+        w.state_dir.mkdir(parents=True, exist_ok=True)
         tune_gc()
         await ensure_topics(self.settings)
         self._producer = AIOKafkaProducer(
@@ -155,8 +139,14 @@ class IngestRuntime:
             await asyncio.sleep(STATS_EVERY_S)
             if self.sink is None or self.app is None:
                 continue
-            self.sink.stats.lag = self.lag()
-            log.info("sink stats %s", self.sink.stats.snapshot())
+            log.info("sink stats %s", self.status())
+
+    def status(self) -> dict[str, Any]:
+        """The sink's counters and consumer lag (shown on /healthz and in the logs)."""
+        if self.sink is None:
+            return {}
+        self.sink.stats.lag = self.lag()
+        return self.sink.stats.snapshot()
 
     def lag(self) -> dict[str, int]:
         """Records not yet consumed per assigned partition (highwater - position)."""
@@ -182,11 +172,3 @@ class IngestRuntime:
             await self._producer.stop()
         if self.sink is not None:
             log.info("sink stopped; stats %s", self.sink.stats.snapshot())
-
-
-async def start_embedded_ingest(services: Any) -> IngestRuntime:
-    """Start the sink inside the API process (embedded engine: one process owns storage)."""
-    runtime = IngestRuntime(services.settings, services.events, services.limits)
-    await runtime.start()
-    services.ingest = runtime
-    return runtime

@@ -12,14 +12,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from typing import ParamSpec, TypeVar
 
-import orjson
-from aiokafka import AIOKafkaProducer
+from core.decode import Limits, SourceRecord, decode_batch
+from ingest.dead_letters import DeadLetters
+from storage import EventWriter
 
-from core.pipeline import EventStore, Limits, Rejection, SourceRecord, decode_batch
+P = ParamSpec("P")
+T = TypeVar("T")
 
 log = logging.getLogger("llmhub.sink")
 
@@ -46,37 +48,10 @@ class SinkStats:
         return asdict(self)
 
 
-class DeadLetters:
-    """Publishes refused records to the dead-letter topic: original bytes plus why and where."""
-
-    def __init__(self, producer: AIOKafkaProducer, topic: str) -> None:
-        self.producer = producer
-        self.topic = topic
-
-    async def publish(self, rejections: Sequence[Rejection]) -> None:
-        futures = []
-        failed_at = datetime.now(UTC).isoformat().encode()
-        for r in rejections:
-            headers = [
-                ("llmhub.reason", r.reason.encode()),
-                ("llmhub.errors", orjson.dumps(r.errors)),
-                ("llmhub.source.topic", r.record.topic.encode()),
-                ("llmhub.source.partition", str(r.record.partition).encode()),
-                ("llmhub.source.offset", str(r.record.offset).encode()),
-                # Place in a batch message (-1: the message held this event alone).
-                ("llmhub.source.index", str(r.record.index).encode()),
-                ("llmhub.failed_at", failed_at),
-            ]
-            futures.append(
-                await self.producer.send(self.topic, value=r.record.value, headers=headers)
-            )
-        await asyncio.gather(*futures)
-
-
 class BatchSink:
     def __init__(
         self,
-        store: EventStore,
+        store: EventWriter,
         dead_letters: DeadLetters,
         limits: Limits,
         retry_initial_s: float,
@@ -123,12 +98,14 @@ class BatchSink:
         self.stats.events += len(decoded.accepted) + len(decoded.rejected)
         self.stats.last_batch_size = len(records)
 
-    async def _retry(self, what: str, fn, *args):  # type: ignore[no-untyped-def]
+    async def _retry(
+        self, what: str, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
         """Call until it succeeds, backing off exponentially; never gives the batch up."""
         delay = self.retry_initial_s
         while True:
             try:
-                result = await fn(*args)
+                result = await fn(*args, **kwargs)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

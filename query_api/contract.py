@@ -7,16 +7,18 @@ this table, so they cannot drift apart.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from core import utc
+from core.calendar import GroupBy
 from query_api.params import Check, Param, ParamSet
 
 MAX_LOG_LIMIT = 1000
 MAX_LOG_OFFSET = 10_000_000
 MAX_BUCKETS = 10_000
-GROUP_BY_VALUES = ("hour", "day", "month")
 
 API_KEY = Param("x-api-key", "header", str, {"type": "string"})
 
@@ -44,17 +46,14 @@ def _dates(start_desc: str = "", end_desc: str = "") -> list[Param]:
 
 def _period_order(values: dict[str, Any]) -> list[tuple[str, str]]:
     start, end = values.get("start_date"), values.get("end_date")
-    if start is not None and end is not None:
-        from query_api.params import as_utc
-
-        if as_utc(start) >= as_utc(end):
-            return [("end_date", "end_date must be later than start_date")]
+    if start is not None and end is not None and utc.aware(start) >= utc.aware(end):
+        return [("end_date", "end_date must be later than start_date")]
     return []
 
 
 def _group_by(values: dict[str, Any]) -> list[tuple[str, str]]:
-    if values["group_by"] not in GROUP_BY_VALUES:
-        return [("group_by", "must be one of: hour, day, month")]
+    if values["group_by"] not in set(GroupBy):
+        return [("group_by", f"must be one of: {', '.join(GroupBy)}")]
     return []
 
 
@@ -68,8 +67,6 @@ def _log_page(values: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _log_id(values: dict[str, Any]) -> list[tuple[str, str]]:
-    import uuid
-
     try:
         uuid.UUID(values["log_id"])
     except ValueError:
@@ -187,5 +184,4 @@ OPERATIONS: tuple[Operation, ...] = (
     LOG_DETAILS,
 )
 
-# Silence "imported but unused" for the type alias re-exported for route modules.
 __all__ = ["OPERATIONS", "Check", "Operation"]

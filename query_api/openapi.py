@@ -11,10 +11,21 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
+from query_api import bodies
 from query_api.contract import OPERATIONS, Operation
-from schemas.billing import HTTPValidationError, UsageReportResponse
 
 _REF = "#/components/schemas/{model}"
+# Every body the API serves is documented; only UsageReportResponse is referenced by an
+# operation, because the seed's generated client returns a plain object for the other five.
+_COMPONENTS = (
+    bodies.UsageReportResponse,
+    bodies.ProviderBreakdownResponse,
+    bodies.EndpointBreakdownResponse,
+    bodies.CurrentMonthResponse,
+    bodies.LogsResponse,
+    bodies.LogDetailResponse,
+    bodies.HTTPValidationError,
+)
 
 
 def _operation(op: Operation) -> dict[str, Any]:
@@ -47,7 +58,7 @@ def _operation(op: Operation) -> dict[str, Any]:
 
 def build_openapi(server_url: str | None = None) -> dict[str, Any]:
     _, schemas = models_json_schema(
-        [(UsageReportResponse, "serialization"), (HTTPValidationError, "serialization")],
+        [(model, "serialization") for model in _COMPONENTS],
         ref_template=_REF,
     )
     paths: dict[str, dict[str, Any]] = {}

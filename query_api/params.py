@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError, create_model
 
-from core.errors import ValidationFailed
+from core.errors import ValidationFailed, problem
 
 Location = Literal["header", "query", "path"]
 _REQUIRED: Any = ...
@@ -89,13 +88,8 @@ class ParamSet:
                 model = self._models[p.name].model_validate({} if raw is None else {"value": raw})
             except ValidationError as exc:
                 for err in exc.errors(include_url=False, include_input=False):
-                    errors.append(
-                        {
-                            "loc": [p.location, p.name, *err["loc"][1:]],
-                            "msg": err["msg"],
-                            "type": err["type"],
-                        }
-                    )
+                    loc = [p.location, p.name, *err["loc"][1:]]
+                    errors.append(problem(loc, err["msg"], err["type"]))
                 continue
             values[p.name] = model.value  # type: ignore[attr-defined]
         by_name = {p.name: p for p in self.params}
@@ -106,14 +100,7 @@ class ParamSet:
                 continue  # a parameter it needs is already reported as invalid
             for name, msg in problems:
                 p = by_name[name]
-                errors.append({"loc": [p.location, p.name], "msg": msg, "type": "value_error"})
+                errors.append(problem([p.location, p.name], msg, "value_error"))
         if errors:
             raise ValidationFailed(errors)
         return values
-
-
-def as_utc(value: datetime) -> datetime:
-    """Aware datetimes are converted to UTC; naive ones are taken to be UTC already."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)

@@ -14,11 +14,14 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from core.clickhouse import ClickHousePool
-from core.migrations import migrate
 from core.pricing import load_catalog
 from core.settings import ApiSettings, ClickHouseSettings, Settings
-from query_api.app import Services, create_app
+from query_api.app import create_app
+from query_api.http import Services
+from query_api.reports import BillingReports
+from storage.clickhouse import ClickHouseStorage
+from storage.clickhouse.migrate import migrate
+from storage.clickhouse.pool import ClickHousePool
 
 
 @pytest.fixture(scope="session")
@@ -73,6 +76,7 @@ class Api:
 
     base_url: str
     services: Services
+    pool: ClickHousePool
     session: aiohttp.ClientSession
     admin_token: str
 
@@ -112,7 +116,8 @@ class Api:
 
 @pytest.fixture
 async def api(settings: Settings, pool: ClickHousePool) -> AsyncIterator[Api]:
-    services = Services(settings=settings, pool=pool, catalog=load_catalog())
+    storage = ClickHouseStorage(pool, load_catalog())
+    services = Services(settings=settings, storage=storage, reports=BillingReports(storage))
     runner = web.AppRunner(create_app(services), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -121,7 +126,7 @@ async def api(settings: Settings, pool: ClickHousePool) -> AsyncIterator[Api]:
     token = settings.api.admin_token
     assert token is not None
     async with aiohttp.ClientSession() as session:
-        yield Api(f"http://127.0.0.1:{port}", services, session, token.get_secret_value())
+        yield Api(f"http://127.0.0.1:{port}", services, pool, session, token.get_secret_value())
     await runner.cleanup()
 
 

@@ -7,18 +7,14 @@ CLI (``llmhub-admin``) calls these routes instead of touching storage itself.
 from __future__ import annotations
 
 import asyncio
-import hmac
 from decimal import Decimal
 from typing import Any
 
-import orjson
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic import ValidationError as PydanticValidationError
 
-from core.errors import Forbidden, Unauthorized, ValidationFailed
-from core.tenants import DEFAULT_THRESHOLDS, ApiKey, Client
-from query_api.app import SERVICES, Services, json_response
+from core.tenancy import DEFAULT_THRESHOLDS, ApiKey, Client
+from query_api.http import SERVICES, Services, json_response, read_json, require_bearer
 
 PREFIX = "/admin/v1"
 
@@ -45,33 +41,10 @@ class NewKey(BaseModel):
 
 def require_admin(request: web.Request) -> Services:
     services = request.app[SERVICES]
-    token = services.settings.api.admin_token
-    if token is None:
-        raise Forbidden("admin API disabled: set LLMHUB_API_ADMIN_TOKEN")
-    given = request.headers.get("Authorization", "")
-    expected = f"Bearer {token.get_secret_value()}"
-    if not hmac.compare_digest(given.encode(), expected.encode()):
-        raise Unauthorized("admin token missing or wrong")
+    require_bearer(
+        request, services.settings.api.admin_token, "admin API", "LLMHUB_API_ADMIN_TOKEN"
+    )
     return services
-
-
-async def read_body(request: web.Request, model: type[BaseModel]) -> Any:
-    raw = await request.read()
-    try:
-        data = orjson.loads(raw or b"{}")
-    except orjson.JSONDecodeError as exc:
-        raise ValidationFailed(
-            [{"loc": ["body"], "msg": f"not valid JSON: {exc}", "type": "json_invalid"}]
-        ) from exc
-    try:
-        return model.model_validate(data)
-    except PydanticValidationError as exc:
-        raise ValidationFailed(
-            [
-                {"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]}
-                for e in exc.errors(include_url=False, include_input=False)
-            ]
-        ) from exc
 
 
 def client_body(client: Client) -> dict[str, Any]:
@@ -98,9 +71,9 @@ def key_body(key: ApiKey) -> dict[str, Any]:
 
 async def create_client(request: web.Request) -> web.Response:
     services = require_admin(request)
-    body = await read_body(request, NewClient)
+    body = await read_json(request, NewClient)
     client = await asyncio.to_thread(
-        services.tenants.create_client,
+        services.storage.tenants.create_client,
         body.client_id,
         body.name,
         body.monthly_budget_usd,
@@ -111,24 +84,24 @@ async def create_client(request: web.Request) -> web.Response:
 
 async def list_clients(request: web.Request) -> web.Response:
     services = require_admin(request)
-    clients = await asyncio.to_thread(services.tenants.list_clients)
+    clients = await asyncio.to_thread(services.storage.tenants.list_clients)
     return json_response({"clients": [client_body(c) for c in clients]})
 
 
 async def get_client(request: web.Request) -> web.Response:
     services = require_admin(request)
     client = await asyncio.to_thread(
-        services.tenants.require_client, request.match_info["client_id"]
+        services.storage.tenants.require_client, request.match_info["client_id"]
     )
     return json_response(client_body(client))
 
 
 async def update_client(request: web.Request) -> web.Response:
     services = require_admin(request)
-    body = await read_body(request, ClientUpdate)
+    body = await read_json(request, ClientUpdate)
     fields = body.model_fields_set
     client = await asyncio.to_thread(
-        lambda: services.tenants.update_client(
+        lambda: services.storage.tenants.update_client(
             request.match_info["client_id"],
             name=body.name,
             monthly_budget_usd=body.monthly_budget_usd,
@@ -141,9 +114,9 @@ async def update_client(request: web.Request) -> web.Response:
 
 async def issue_key(request: web.Request) -> web.Response:
     services = require_admin(request)
-    body = await read_body(request, NewKey)
+    body = await read_json(request, NewKey)
     issued = await asyncio.to_thread(
-        services.tenants.issue_key, request.match_info["client_id"], body.label
+        services.storage.tenants.issue_key, request.match_info["client_id"], body.label
     )
     # The only time the key is ever shown.
     return json_response({"api_key": issued.key, **key_body(issued.info)}, 201)
@@ -151,13 +124,15 @@ async def issue_key(request: web.Request) -> web.Response:
 
 async def list_keys(request: web.Request) -> web.Response:
     services = require_admin(request)
-    keys = await asyncio.to_thread(services.tenants.list_keys, request.match_info["client_id"])
+    keys = await asyncio.to_thread(
+        services.storage.tenants.list_keys, request.match_info["client_id"]
+    )
     return json_response({"keys": [key_body(k) for k in keys]})
 
 
 async def revoke_key(request: web.Request) -> web.Response:
     services = require_admin(request)
-    key = await asyncio.to_thread(services.tenants.revoke_key, request.match_info["key_id"])
+    key = await asyncio.to_thread(services.storage.tenants.revoke_key, request.match_info["key_id"])
     return json_response(key_body(key))
 
 

@@ -3,82 +3,76 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel
 
-from core.errors import Unauthorized, ValidationFailed
+from core import utc
+from core.calendar import GroupBy
+from core.errors import Unauthorized, ValidationFailed, problem
 from query_api import contract
-from query_api.app import SERVICES, Services, json_response
-from query_api.billing import count_buckets
-from query_api.params import as_utc
-from query_api.queries.logs import LogFilter
+from query_api.http import SERVICES, Services, json_response
+from storage import LogFilter
 
 DEFAULT_PERIOD = timedelta(days=30)
 
-Answer = Callable[[Services, str, dict[str, Any]], dict[str, Any]]
+Answer = Callable[[Services, str, dict[str, Any]], BaseModel]
 
 
-def _period(values: dict[str, Any]) -> tuple[datetime, datetime]:
-    end = as_utc(values["end_date"]) if values.get("end_date") else datetime.now(UTC)
-    start = as_utc(values["start_date"]) if values.get("start_date") else end - DEFAULT_PERIOD
+def _period(s: Services, values: dict[str, Any]) -> tuple[datetime, datetime]:
+    end = utc.aware(values["end_date"]) if values.get("end_date") else s.reports.clock()
+    start = utc.aware(values["start_date"]) if values.get("start_date") else end - DEFAULT_PERIOD
     if start >= end:
         # Only one bound given and it lands on the wrong side of the default other bound.
-        raise ValidationFailed(
-            [
-                {
-                    "loc": ["query", "start_date" if values.get("start_date") else "end_date"],
-                    "msg": "start_date must be earlier than end_date (end defaults to now, "
-                    "start to 30 days before end)",
-                    "type": "value_error",
-                }
-            ]
+        msg = (
+            "start_date must be earlier than end_date (end defaults to now, "
+            "start to 30 days before end)"
         )
+        name = "start_date" if values.get("start_date") else "end_date"
+        raise ValidationFailed([problem(["query", name], msg, "value_error")])
     return start, end
 
 
-def _summary(s: Services, client_id: str, v: dict[str, Any]) -> dict[str, Any]:
-    start, end = _period(v)
-    if count_buckets(start, end, v["group_by"]) > contract.MAX_BUCKETS:
-        raise ValidationFailed(
-            [
-                {
-                    "loc": ["query", "group_by"],
-                    "msg": f"the period needs more than {contract.MAX_BUCKETS} "
-                    f"{v['group_by']} buckets: shorten it or group by a longer unit",
-                    "type": "value_error",
-                }
-            ]
+def _summary(s: Services, client_id: str, v: dict[str, Any]) -> BaseModel:
+    start, end = _period(s, v)
+    group_by = GroupBy(v["group_by"])
+    if group_by.bucket_count(start, end) > contract.MAX_BUCKETS:
+        msg = (
+            f"the period needs more than {contract.MAX_BUCKETS} {group_by} buckets: "
+            "shorten it or group by a longer unit"
         )
-    return s.billing.summary(client_id, start, end, v["group_by"])
+        raise ValidationFailed([problem(["query", "group_by"], msg, "value_error")])
+    return s.reports.summary(client_id, start, end, group_by)
 
 
-def _by_provider(s: Services, client_id: str, v: dict[str, Any]) -> dict[str, Any]:
-    return s.billing.by_provider(client_id, *_period(v))
+def _by_provider(s: Services, client_id: str, v: dict[str, Any]) -> BaseModel:
+    return s.reports.by_provider(client_id, *_period(s, v))
 
 
-def _by_endpoint(s: Services, client_id: str, v: dict[str, Any]) -> dict[str, Any]:
-    return s.billing.by_endpoint(client_id, *_period(v))
+def _by_endpoint(s: Services, client_id: str, v: dict[str, Any]) -> BaseModel:
+    return s.reports.by_endpoint(client_id, *_period(s, v))
 
 
-def _current_month(s: Services, client_id: str, v: dict[str, Any]) -> dict[str, Any]:
-    return s.billing.current_month(client_id)
+def _current_month(s: Services, client_id: str, v: dict[str, Any]) -> BaseModel:
+    return s.reports.current_month(client_id)
 
 
-def _logs(s: Services, client_id: str, v: dict[str, Any]) -> dict[str, Any]:
+def _logs(s: Services, client_id: str, v: dict[str, Any]) -> BaseModel:
     flt = LogFilter(
         client_id,
         provider=v["provider"].lower() if v["provider"] else None,
         endpoint=v["endpoint"].lower() if v["endpoint"] else None,
         success=v["success"],
     )
-    return s.billing.logs(flt, v["limit"], v["offset"])
+    return s.reports.logs(flt, v["limit"], v["offset"])
 
 
-def _log_details(s: Services, client_id: str, v: dict[str, Any]) -> dict[str, Any]:
-    return s.billing.log_detail(client_id, v["log_id"])
+def _log_details(s: Services, client_id: str, v: dict[str, Any]) -> BaseModel:
+    return s.reports.log_detail(client_id, uuid.UUID(v["log_id"]))
 
 
 ANSWERS: dict[str, Answer] = {
@@ -98,9 +92,9 @@ def _handler(op: contract.Operation) -> Callable[[web.Request], Any]:
         values = op.params.parse(request.headers, request.query, request.match_info)
         services = request.app[SERVICES]
 
-        def run() -> dict[str, Any]:
+        def run() -> BaseModel:
             # Key lookup and queries in one worker thread: one hop off the event loop.
-            client_id = services.tenants.authenticate(values["x-api-key"])
+            client_id = services.storage.tenants.authenticate(values["x-api-key"])
             if client_id is None:
                 raise Unauthorized("invalid or revoked API key")
             return answer(services, client_id, values)

@@ -4,23 +4,22 @@
   One event or a JSON array; all are validated first (any problem: 422, nothing published),
   then published to Kafka, and the answer comes only after the broker acknowledged them all.
 - ``POST /admin/v1/events/import`` (admin token): bulk JSON Lines straight through the same
-  decode/validate/price/store pipeline as the Kafka sink (:mod:`core.pipeline`); invalid lines
+  decode/validate/price/store path as the Kafka sink (:mod:`core.decode`, then storage);
+  invalid lines
   are reported back with every problem, valid ones stored.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from core.errors import Forbidden, Unauthorized, Unavailable, ValidationFailed
-from core.pipeline import SourceRecord, decode_batch
-from ingest.producer import encode
-from query_api.app import SERVICES, json_response
+from core.decode import SourceRecord, decode_batch, encode
+from core.errors import Unavailable, ValidationFailed, problem
+from query_api.http import SERVICES, json_response, require_bearer
 from query_api.routes.admin import PREFIX, require_admin
 
 IMPORT_BATCH = 5_000
@@ -43,7 +42,9 @@ async def import_events(request: web.Request) -> web.Response:
             if len(rejected) < MAX_REPORTED_REJECTIONS:
                 rejected.append({"line": r.record.offset, "reason": r.reason, "errors": r.errors})
         if decoded.accepted:
-            result = await asyncio.to_thread(services.events.write, decoded.accepted, "import")
+            result = await asyncio.to_thread(
+                services.storage.events.write, decoded.accepted, "import"
+            )
             counts["inserted"] += result.inserted
             counts["duplicates"] += result.duplicates
             counts["unpriced"] += result.unpriced
@@ -68,27 +69,23 @@ async def import_events(request: web.Request) -> web.Response:
 
 async def ingest_events(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    token = services.settings.api.ingest_token
-    if token is None:
-        raise Forbidden("HTTP ingest disabled: set LLMHUB_API_INGEST_TOKEN")
-    given = request.headers.get("Authorization", "").encode()
-    if not hmac.compare_digest(given, f"Bearer {token.get_secret_value()}".encode()):
-        raise Unauthorized("ingest token missing or wrong")
+    require_bearer(
+        request, services.settings.api.ingest_token, "HTTP ingest", "LLMHUB_API_INGEST_TOKEN"
+    )
     try:
         body = orjson.loads(await request.read())
     except orjson.JSONDecodeError as exc:
         raise ValidationFailed(
-            [{"loc": ["body"], "msg": f"not valid JSON: {exc}", "type": "json_invalid"}]
+            [problem(["body"], f"not valid JSON: {exc}", "json_invalid")]
         ) from exc
     events = body if isinstance(body, list) else [body]
     if not 1 <= len(events) <= MAX_INGEST_EVENTS:
-        raise ValidationFailed(
-            [{"loc": ["body"], "msg": f"send 1 to {MAX_INGEST_EVENTS} events", "type": "length"}]
-        )
+        msg = f"send 1 to {MAX_INGEST_EVENTS} events"
+        raise ValidationFailed([problem(["body"], msg, "length")])
     encoded, errors = [], []
     for index, event in enumerate(events):
         if not isinstance(event, dict):
-            errors.append({"loc": ["body", index], "msg": "must be an object", "type": "type"})
+            errors.append(problem(["body", index], "must be an object", "type"))
             continue
         try:
             encoded.append(encode(event))

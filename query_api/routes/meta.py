@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from query_api.app import SERVICES, json_response
+from query_api.http import SERVICES, json_response
 
 
 def register(app: web.Application, openapi: dict[str, Any]) -> None:
@@ -17,13 +17,12 @@ def register(app: web.Application, openapi: dict[str, Any]) -> None:
     async def health(request: web.Request) -> web.Response:
         services = request.app[SERVICES]
         try:
-            await asyncio.to_thread(services.pool.query_rows, "SELECT 1")
+            await asyncio.to_thread(services.storage.ping)
         except Exception as exc:  # health must answer, whatever broke
             return json_response({"status": "unavailable", "clickhouse": str(exc)}, 503)
         body: dict[str, Any] = {"status": "ok", "clickhouse": "ok"}
-        if services.ingest is not None and services.ingest.sink is not None:
-            services.ingest.sink.stats.lag = services.ingest.lag()
-            body["sink"] = services.ingest.sink.stats.snapshot()
+        if services.ingest is not None:
+            body["sink"] = services.ingest.status()
         return json_response(body)
 
     app.router.add_get("/openapi.json", openapi_json)

@@ -32,7 +32,7 @@ async def run(*args: str) -> tuple[int, str, str]:
 
 async def admin(api: Api, *args: str) -> Any:
     code, out, err = await run(
-        "query_api.admin_cli", "--url", api.base_url, "--token", api.admin_token, *args
+        "cli.admin", "--url", api.base_url, "--token", api.admin_token, *args
     )
     assert code == 0, err
     return json.loads(out)
@@ -75,9 +75,7 @@ async def test_admin_cli_manages_clients_keys_budgets_and_imports(api: Api, tmp_
     clients = await admin(api, "list-clients")
     assert [c["client_id"] for c in clients["clients"]] == ["cli-co"]
 
-    code, _, err = await run(
-        "query_api.admin_cli", "--url", api.base_url, "--token", "wrong", "list-clients"
-    )
+    code, _, err = await run("cli.admin", "--url", api.base_url, "--token", "wrong", "list-clients")
     assert code != 0 and "401" in err
 
 
@@ -109,16 +107,14 @@ async def test_dlq_cli_lists_and_replays(kafka_bootstrap: str) -> None:
             )
             await fut
 
-    code, out, err = await run(
-        "ingest.dlq_cli", "--bootstrap", kafka_bootstrap, "--topic", topic, "list"
-    )
+    code, out, err = await run("cli.dlq", "--bootstrap", kafka_bootstrap, "--topic", topic, "list")
     assert code == 0, err
     items = [json.loads(line) for line in out.splitlines()]
     assert sorted(i["value"] for i in items) == ["bad-0", "bad-1", "bad-2"]
     assert {i["reason"] for i in items} == {"invalid_json", "invalid_event"}
 
     code, _, err = await run(
-        "ingest.dlq_cli",
+        "cli.dlq",
         "--bootstrap",
         kafka_bootstrap,
         "--topic",
@@ -130,7 +126,5 @@ async def test_dlq_cli_lists_and_replays(kafka_bootstrap: str) -> None:
         target,
     )
     assert code == 0 and "replayed 2" in err
-    code, out, _ = await run(
-        "ingest.dlq_cli", "--bootstrap", kafka_bootstrap, "--topic", target, "list"
-    )
+    code, out, _ = await run("cli.dlq", "--bootstrap", kafka_bootstrap, "--topic", target, "list")
     assert sorted(json.loads(line)["value"] for line in out.splitlines()) == ["bad-0", "bad-2"]

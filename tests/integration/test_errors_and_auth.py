@@ -123,7 +123,7 @@ async def test_revoked_key_is_401_and_other_keys_still_work(api: Api) -> None:
 
 async def test_keys_are_stored_only_as_hashes(api: Api) -> None:
     key = await api.new_client("hashy")
-    rows = api.services.pool.query_rows(f"SELECT * FROM {api.services.pool.database}.api_keys")
+    rows = api.pool.query_rows(f"SELECT * FROM {api.pool.database}.api_keys")
     assert rows and all(key not in str(row) for row in rows)
     assert all(key.split("_")[2] not in str(row) for row in rows)
 

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -42,7 +43,7 @@ async def wait_for(check: Callable[[], Awaitable[bool]], seconds: float, what: s
 
 @pytest.fixture
 async def pipeline(
-    api: Api, settings: Settings, kafka_bootstrap: str
+    api: Api, settings: Settings, kafka_bootstrap: str, tmp_path: Path
 ) -> AsyncIterator[tuple[Api, Settings, IngestRuntime]]:
     suffix = uuid.uuid4().hex[:8]
     kafka = KafkaSettings(
@@ -52,9 +53,15 @@ async def pipeline(
         group=f"sink-{suffix}",
         partitions=4,
     )
-    worker = WorkerSettings(batch_size=500, batch_window_s=0.2, retry_initial_s=0.1, retry_max_s=1)
+    worker = WorkerSettings(
+        batch_size=500,
+        batch_window_s=0.2,
+        retry_initial_s=0.1,
+        retry_max_s=1,
+        state_dir=tmp_path / "worker",
+    )
     full = settings.model_copy(update={"kafka": kafka, "worker": worker})
-    runtime = IngestRuntime(full, api.services.events, api.services.limits)
+    runtime = IngestRuntime(full, api.services.storage.events, api.services.limits)
     await runtime.start()
     publisher = EventProducer(kafka.bootstrap, kafka.topic)
     await publisher.start()
@@ -224,8 +231,8 @@ async def test_storage_outage_commits_nothing_early_and_recovers_alone(
     await wait_for(lambda: _offsets_match(settings), 15, "first commit")
     before = await committed(settings)
 
-    db = api.services.pool.database
-    api.services.pool.command(f"DETACH TABLE {db}.generations")
+    db = api.pool.database
+    api.pool.command(f"DETACH TABLE {db}.generations")
     try:
         await produce(settings, events[200:])
         await wait_for(_async(lambda: sink.stats.storage_retries >= 3), 30, "failing inserts")
@@ -233,7 +240,7 @@ async def test_storage_outage_commits_nothing_early_and_recovers_alone(
         await asyncio.sleep(2.5)  # more than a commit interval
         assert await committed(settings) == before, "offsets committed while storage was down"
     finally:
-        api.services.pool.command(f"ATTACH TABLE {db}.generations")
+        api.pool.command(f"ATTACH TABLE {db}.generations")
     await wait_for(_async(lambda: sink.stats.inserted == len(events)), 60, "recovery")
     assert sink.stats.storage_ok
     _, summary = await api.get(

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from core.migrations import migrate
-from core.pipeline import SourceRecord, decode_batch
+from core.decode import SourceRecord, decode_batch
 from ingest.synthetic import EventFactory
-from query_api import billing
+from storage.clickhouse import reads
+from storage.clickhouse.migrate import migrate
 from tests import oracle
 from tests.conftest import Api
 
@@ -29,11 +29,11 @@ RAW = (
 
 
 def rollup_vs_raw(api: Api) -> tuple[list[Any], list[Any]]:
-    db = api.services.pool.database
-    rollup = api.services.pool.query_rows(
+    db = api.pool.database
+    rollup = api.pool.query_rows(
         f"SELECT {KEYS}, {SUMS} FROM {db}.usage_hourly GROUP BY {KEYS} ORDER BY {KEYS}"
     )
-    raw = api.services.pool.query_rows(
+    raw = api.pool.query_rows(
         f"SELECT client_id, toStartOfHour(occurred_at) AS hour, provider, model, endpoint, "
         f"success, {RAW} FROM {db}.generations GROUP BY {KEYS} ORDER BY {KEYS}"
     )
@@ -61,7 +61,7 @@ async def test_rollup_equals_raw_row_for_row(api: Api, events: list[dict[str, An
 
 
 async def test_retried_insert_is_counted_once_in_raw_and_rollup(api: Api) -> None:
-    store = api.services.events
+    store = api.services.storage.events
     made = list(
         EventFactory(seed=2).month(
             {"retry": 200}, datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 10, 2, tzinfo=UTC)
@@ -74,9 +74,9 @@ async def test_retried_insert_is_counted_once_in_raw_and_rollup(api: Api) -> Non
     store.insert(prepared)
     store.insert(prepared)  # an insert that timed out but had landed, retried as-is
     store.release(prepared)
-    db = api.services.pool.database
-    raw = api.services.pool.query_rows(f"SELECT count() FROM {db}.generations")[0][0]
-    rolled = api.services.pool.query_rows(f"SELECT sum(calls) FROM {db}.usage_hourly")[0][0]
+    db = api.pool.database
+    raw = api.pool.query_rows(f"SELECT count() FROM {db}.generations")[0][0]
+    rolled = api.pool.query_rows(f"SELECT sum(calls) FROM {db}.usage_hourly")[0][0]
     assert raw == rolled == 200
     # And once more through the normal path: everything is already stored.
     again = store.write(decoded.accepted, "kafka")
@@ -90,11 +90,11 @@ async def test_duplicate_check_both_ways(
     """Listing the span and sending the ids find the same stored events."""
     import orjson
 
-    from core import pipeline
+    from storage.clickhouse import events
 
     if send_ids:
-        monkeypatch.setattr(pipeline, "SPAN_ROWS_PER_EVENT", 0)
-        monkeypatch.setattr(pipeline, "SPAN_ROWS_MIN", 0)
+        monkeypatch.setattr(events, "SPAN_ROWS_PER_EVENT", 0)
+        monkeypatch.setattr(events, "SPAN_ROWS_MIN", 0)
     made = list(
         EventFactory(seed=4).month(
             {"a": 300, "b": 300},
@@ -103,13 +103,13 @@ async def test_duplicate_check_both_ways(
         )
     )
     decoded = decode_batch([SourceRecord(orjson.dumps(e)) for e in made], api.services.limits)
-    store = api.services.events
+    store = api.services.storage.events
     first = store.write(decoded.accepted[::2], "kafka")
     assert (first.inserted, first.duplicates) == (300, 0)
     second = store.write(decoded.accepted, "kafka")
     assert (second.inserted, second.duplicates) == (300, 300)
-    db = api.services.pool.database
-    assert api.services.pool.query_rows(f"SELECT count() FROM {db}.generations")[0][0] == 600
+    db = api.pool.database
+    assert api.pool.query_rows(f"SELECT count() FROM {db}.generations")[0][0] == 600
 
 
 async def test_unaligned_periods_are_exact(api: Api, events: list[dict[str, Any]]) -> None:
@@ -153,14 +153,14 @@ async def test_deep_pages_equal_direct_pages(
         (700, {"endpoint": "chat", "success": True}),
     ]
     direct = [await page(o, **f) for o, f in cases]
-    monkeypatch.setattr(billing, "DIRECT_OFFSET", 0)
+    monkeypatch.setattr(reads, "DIRECT_OFFSET", 0)
     via_rollup = [await page(o, **f) for o, f in cases]
     assert via_rollup == direct
     assert all(direct[:4])
 
 
 async def test_migration_backfills_the_rollup(api: Api, events: list[dict[str, Any]]) -> None:
-    pool = api.services.pool
+    pool = api.pool
     db = pool.database
     before = rollup_vs_raw(api)[0]
     pool.command(f"TRUNCATE TABLE {db}.usage_hourly")

@@ -47,7 +47,7 @@ class Service:
     async def start(self, session: aiohttp.ClientSession) -> None:
         out = self.log.open("ab")
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "query_api.main", env=self.env, stdout=out, stderr=out
+            sys.executable, "-m", "cli.serve", env=self.env, stdout=out, stderr=out
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -79,6 +79,7 @@ async def service(
     env = {
         **os.environ,
         "LLMHUB_CLICKHOUSE_DATA_DIR": str(tmp_path / "engine"),
+        "LLMHUB_WORKER_STATE_DIR": str(tmp_path / "worker"),
         "LLMHUB_CLICKHOUSE_URL": "",
         "LLMHUB_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "LLMHUB_KAFKA_TOPIC": f"crash-{suffix}",

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from core.pipeline import (
+from core.decode import (
     INVALID_EVENT,
     INVALID_JSON,
     NOT_AN_OBJECT,

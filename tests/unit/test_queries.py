@@ -8,9 +8,11 @@ from datetime import datetime
 
 import pytest
 
-from query_api.queries import Query
-from query_api.queries import logs as logq
-from query_api.queries import usage as usageq
+from core.calendar import GroupBy
+from storage import LogFilter
+from storage.clickhouse.sql import Query
+from storage.clickhouse.sql import logs as logq
+from storage.clickhouse.sql import usage as usageq
 
 DB = "llmhub"
 START = datetime(2026, 1, 1)
@@ -76,23 +78,23 @@ DETAIL_COLUMNS = (
         ("month", "toDateTime(toStartOfMonth({col}), 'UTC')"),
     ],
 )
-def test_usage_by_bucket(group_by: usageq.GroupBy, bucket: str) -> None:
+def test_usage_by_bucket(group_by: str, bucket: str) -> None:
     keys = bucket.format(col="hour") + " AS bucket, "
-    assert usageq.usage_by_bucket(DB, "acme", START, END, group_by) == [
+    assert usageq.usage_by_bucket(DB, "acme", START, END, GroupBy(group_by)) == [
         Query(rollup(keys, "bucket"), ALIGNED)
     ]
 
 
 def test_usage_by_provider_model() -> None:
     keys = "provider AS provider, model AS model, "
-    assert usageq.usage_by_provider_model(DB, "acme", START, END) == [
+    assert usageq.usage_by_pair(DB, "acme", START, END, ("provider", "model")) == [
         Query(rollup(keys, "provider, model"), ALIGNED)
     ]
 
 
 def test_usage_by_endpoint_provider() -> None:
     keys = "endpoint AS endpoint, provider AS provider, "
-    assert usageq.usage_by_endpoint_provider(DB, "acme", START, END) == [
+    assert usageq.usage_by_pair(DB, "acme", START, END, ("endpoint", "provider")) == [
         Query(rollup(keys, "endpoint, provider"), ALIGNED)
     ]
 
@@ -127,7 +129,7 @@ def test_usage_total_without_a_whole_hour_reads_raw_rows_only() -> None:
 def test_usage_one_ragged_edge() -> None:
     start, end = datetime(2026, 1, 1, 10), datetime(2026, 1, 1, 12, 1)
     keys = "toDateTime(toStartOfDay({col}), 'UTC') AS bucket, "
-    assert usageq.usage_by_bucket(DB, "acme", start, end, "day") == [
+    assert usageq.usage_by_bucket(DB, "acme", start, end, GroupBy.DAY) == [
         Query(
             rollup(keys.format(col="hour"), "bucket"),
             {"client_id": "acme", "full_start": start, "full_end": datetime(2026, 1, 1, 12)},
@@ -173,7 +175,7 @@ def test_metric_columns_match_the_select_lists() -> None:
 
 
 def test_log_page_without_filters() -> None:
-    assert logq.log_page(DB, logq.LogFilter("acme"), 100, 0) == Query(
+    assert logq.log_page(DB, LogFilter("acme"), 100, 0) == Query(
         f"SELECT {LOG_COLUMNS} FROM llmhub.generations WHERE client_id = {{client_id:String}} "
         "ORDER BY occurred_at DESC, event_id DESC LIMIT {limit:UInt32} OFFSET {offset:UInt64}",
         {"client_id": "acme", "limit": 100, "offset": 0},
@@ -182,7 +184,7 @@ def test_log_page_without_filters() -> None:
 
 def test_log_page_with_every_filter() -> None:
     # success=False is a filter too: falsy must not mean "absent".
-    flt = logq.LogFilter("acme", provider="openai", endpoint="chat", success=False)
+    flt = LogFilter("acme", provider="openai", endpoint="chat", success=False)
     assert logq.log_page(DB, flt, 10, 20) == Query(
         f"SELECT {LOG_COLUMNS} FROM llmhub.generations WHERE client_id = {{client_id:String}} "
         "AND provider = {provider:String} AND endpoint = {endpoint:String} "
@@ -200,7 +202,7 @@ def test_log_page_with_every_filter() -> None:
 
 
 def test_log_count() -> None:
-    flt = logq.LogFilter("acme", endpoint="translation", success=True)
+    flt = LogFilter("acme", endpoint="translation", success=True)
     assert logq.log_count(DB, flt) == Query(
         "SELECT sum(calls) FROM llmhub.usage_hourly WHERE client_id = {client_id:String} "
         "AND endpoint = {endpoint:String} AND success = {success:Bool}",
@@ -218,20 +220,24 @@ def test_log_detail_is_bound_to_the_client() -> None:
 
 
 def _all_queries(value: str) -> list[object]:
-    flt = logq.LogFilter(value, provider=value, endpoint=value, success=True)
+    flt = LogFilter(value, provider=value, endpoint=value, success=True)
     queries = {
         **{
             f"usage_by_bucket_{g}_{n}": q
-            for g in ("hour", "day", "month")
+            for g in GroupBy
             for n, q in enumerate(usageq.usage_by_bucket(DB, value, RAGGED_START, END, g))
         },
         **{
             f"usage_by_provider_model_{n}": q
-            for n, q in enumerate(usageq.usage_by_provider_model(DB, value, RAGGED_START, END))
+            for n, q in enumerate(
+                usageq.usage_by_pair(DB, value, RAGGED_START, END, ("provider", "model"))
+            )
         },
         **{
             f"usage_by_endpoint_provider_{n}": q
-            for n, q in enumerate(usageq.usage_by_endpoint_provider(DB, value, RAGGED_START, END))
+            for n, q in enumerate(
+                usageq.usage_by_pair(DB, value, RAGGED_START, END, ("endpoint", "provider"))
+            )
         },
         **{
             f"usage_total_{n}": q
@@ -258,7 +264,10 @@ def test_request_values_are_only_parameters(query: Query) -> None:
 
 
 def test_group_by_is_a_whitelist() -> None:
-    assert set(usageq.BUCKET_EXPR) == {"hour", "day", "month"}
+    assert set(GroupBy) == {"hour", "day", "month"}
     for bad in ("week", "HOUR", "toStartOfDay(occurred_at)", "day; DROP TABLE x"):
-        with pytest.raises(KeyError):
+        # Only a GroupBy member reaches the SQL builder, and text never becomes one.
+        with pytest.raises(ValueError):
+            GroupBy(bad)
+        with pytest.raises(AttributeError):
             usageq.usage_by_bucket(DB, "acme", START, END, bad)  # type: ignore[arg-type]

@@ -3,6 +3,8 @@
 chdb allows one process per data directory, so in the embedded default this one process owns
 storage: the API, the admin routes and (when a broker is configured) the Faust sink. With a
 ClickHouse server, run ``llmhub-serve`` and ``llmhub-worker`` as separate processes instead.
+This module is where the two sides meet: it wires the ingest runtime into the API's services;
+neither package imports the other.
 """
 
 from __future__ import annotations
@@ -14,46 +16,45 @@ import sys
 
 from aiohttp import web
 
-from core.clickhouse import ClickHousePool
-from core.entrypoint import load_settings, stop_event
-from core.migrations import migrate
+from cli.startup import load_settings, stop_event
 from core.pricing import load_catalog
 from core.settings import Settings
-from query_api.app import Services, create_app
+from ingest.producer import EventProducer
+from ingest.runtime import IngestRuntime
+from query_api.app import create_app
+from query_api.http import Services
+from query_api.reports import BillingReports
+from storage.clickhouse import open_storage
 
 log = logging.getLogger("llmhub.serve")
 
 
 def build_services(settings: Settings) -> Services:
-    pool = ClickHousePool(settings.clickhouse)
-    applied = migrate(pool)
-    if applied:
-        log.info("migrations applied: %s", ", ".join(applied))
-    return Services(settings=settings, pool=pool, catalog=load_catalog())
+    storage = open_storage(settings.clickhouse, load_catalog())
+    return Services(settings=settings, storage=storage, reports=BillingReports(storage))
 
 
 async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     """Run until SIGTERM/SIGINT: API, plus the sink when configured to run in-process."""
     services = build_services(settings)
-    app = create_app(services)
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(create_app(services), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.api.host, settings.api.port)
     await site.start()
-    sink = None
+    publisher = None
+    runtime = None
     if settings.kafka.bootstrap:
-        from ingest.producer import EventProducer
-
-        services.publisher = EventProducer(
+        publisher = EventProducer(
             settings.kafka.bootstrap,
             settings.kafka.topic,
             linger_ms=settings.kafka.producer_linger_ms,
         )
-        await services.publisher.start()
-    if settings.kafka.bootstrap and settings.api.with_worker:
-        from ingest.runtime import start_embedded_ingest
-
-        sink = await start_embedded_ingest(services)
+        await publisher.start()
+        services.publisher = publisher
+        if settings.api.with_worker:
+            runtime = IngestRuntime(settings, services.storage.events, services.limits)
+            await runtime.start()
+            services.ingest = runtime
     log.info(
         "llmhub API on http://%s:%s (storage %s%s)",
         settings.api.host,
@@ -68,12 +69,12 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         await stop.wait()
     finally:
         log.info("shutting down")
-        if sink is not None:
-            await sink.stop()
-        if services.publisher is not None:
-            await services.publisher.stop()
+        if runtime is not None:
+            await runtime.stop()
+        if publisher is not None:
+            await publisher.stop()
         await runner.cleanup()
-        services.pool.close()
+        services.storage.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.check:
         services = build_services(settings)
-        services.pool.query_rows("SELECT 1")
+        services.storage.ping()
         print(f"ok: settings valid, storage {settings.clickhouse.dsn} reachable and migrated")
         return 0
     asyncio.run(serve(settings))

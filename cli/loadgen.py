@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import time
-from datetime import UTC, datetime
 
 from tqdm import tqdm
 
+from cli.startup import cli_settings
+from core import utc
 from ingest.producer import EventProducer
 from ingest.synthetic import EventFactory
 
@@ -36,7 +36,7 @@ async def run(
         with tqdm(total=count or None, unit="ev", unit_scale=True, file=sys.stderr) as bar:
             while count == 0 or sent < count:
                 n = chunk if count == 0 else min(chunk, count - sent)
-                now = datetime.now(UTC)
+                now = utc.now()
                 picks = factory.rng.choices(names, weights, k=n)
                 await producer.send_all(factory.event(c, now) for c in picks)
                 sent += n
@@ -49,11 +49,10 @@ async def run(
 
 
 def main(argv: list[str] | None = None) -> int:
+    settings = cli_settings()
     parser = argparse.ArgumentParser(prog="llmhub-loadgen", description=__doc__)
-    parser.add_argument("--bootstrap", default=os.environ.get("LLMHUB_KAFKA_BOOTSTRAP", ""))
-    parser.add_argument(
-        "--topic", default=os.environ.get("LLMHUB_KAFKA_TOPIC", "llmhub.generations")
-    )
+    parser.add_argument("--bootstrap", default=settings.kafka.bootstrap)
+    parser.add_argument("--topic", default=settings.kafka.topic)
     parser.add_argument("--count", type=int, default=10_000, help="events to send (0: forever)")
     parser.add_argument(
         "--rate", type=float, default=0, help="events per second (0: as fast as possible)"

@@ -10,20 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import orjson
 import pyarrow as pa
 
+from core.decode import Accepted
+from core.money import NANO_PER_USD
 from core.pricing import PriceCatalog
-
-if TYPE_CHECKING:
-    from core.pipeline import Accepted
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
-_NANO_PER_USD = 10**9
 _COST_TYPE = pa.decimal128(18, 9)
 
 
@@ -82,7 +80,7 @@ def build_table(
         cached.append(e.cached_input_tokens)
         reasoning.append(e.reasoning_tokens)
         if e.cost_usd is not None:
-            cost_nano.append(int(e.cost_usd * _NANO_PER_USD))
+            cost_nano.append(int(e.cost_usd * NANO_PER_USD))
             cost_source.append("provider")
             price_version.append("")
         else:

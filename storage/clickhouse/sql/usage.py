@@ -12,30 +12,13 @@ shapes them all, and totals are sums of the rows: summary, breakdowns and curren
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Literal
 
-from query_api.queries import Query
+from core.calendar import GroupBy
+from core.usage import METRIC_NAMES
+from storage.clickhouse.sql import Query
 
-GroupBy = Literal["hour", "day", "month"]
-
-# Bucket start expressions by group_by, over a time column: a fixed whitelist, never request text.
-BUCKET_EXPR: dict[str, str] = {
-    "hour": "toDateTime(toStartOfHour({col}), 'UTC')",
-    "day": "toDateTime(toStartOfDay({col}), 'UTC')",
-    "month": "toDateTime(toStartOfMonth({col}), 'UTC')",
-}
-
-METRIC_COLUMNS = (
-    "cost_usd",
-    "input_tokens",
-    "output_tokens",
-    "cached_input_tokens",
-    "reasoning_tokens",
-    "calls",
-    "successes",
-    "latency_ms_sum",
-    "unpriced_calls",
-)
+# Every aggregation selects these, in this order: a row's tail is a core.usage.Metrics.
+METRIC_COLUMNS = METRIC_NAMES
 
 _SUMS = ", ".join(f"sum({c}) AS {c}" for c in METRIC_COLUMNS)
 _RAW_SUMS = (
@@ -115,27 +98,26 @@ def _parts(
     return parts
 
 
+def bucket_expr(group_by: GroupBy) -> str:
+    """Bucket start over a time column ``{col}``: a fixed function name, never request text."""
+    return f"toDateTime({group_by.sql_floor}({{col}}), 'UTC')"
+
+
 def usage_by_bucket(
     database: str, client_id: str, start: datetime, end: datetime, group_by: GroupBy
 ) -> list[Query]:
     """Rows (bucket_start, *METRIC_COLUMNS); sum them by bucket."""
-    return _parts(database, client_id, start, end, [("bucket", BUCKET_EXPR[group_by])])
+    return _parts(database, client_id, start, end, [("bucket", bucket_expr(group_by))])
 
 
-def usage_by_provider_model(
-    database: str, client_id: str, start: datetime, end: datetime
+def usage_by_pair(
+    database: str, client_id: str, start: datetime, end: datetime, dims: tuple[str, str]
 ) -> list[Query]:
-    """Rows (provider, model, *METRIC_COLUMNS); sum them by (provider, model)."""
-    return _parts(database, client_id, start, end, [("provider", "provider"), ("model", "model")])
+    """Rows (dims[0], dims[1], *METRIC_COLUMNS); sum them by the pair.
 
-
-def usage_by_endpoint_provider(
-    database: str, client_id: str, start: datetime, end: datetime
-) -> list[Query]:
-    """Rows (endpoint, provider, *METRIC_COLUMNS); sum them by (endpoint, provider)."""
-    return _parts(
-        database, client_id, start, end, [("endpoint", "endpoint"), ("provider", "provider")]
-    )
+    ``dims`` are column names from a fixed set (storage.Dimension), never request text.
+    """
+    return _parts(database, client_id, start, end, [(d, d) for d in dims])
 
 
 def usage_total(database: str, client_id: str, start: datetime, end: datetime) -> list[Query]:

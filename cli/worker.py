@@ -11,30 +11,27 @@ import asyncio
 import logging
 import sys
 
-from core.clickhouse import ClickHousePool
-from core.entrypoint import load_settings, stop_event
-from core.migrations import migrate
-from core.pipeline import EventStore, Limits
+from cli.startup import load_settings, stop_event
+from core.decode import Limits
 from core.pricing import load_catalog
 from core.settings import Settings
-from ingest.runtime import IngestRuntime, ensure_topics
+from ingest.runtime import IngestRuntime
+from ingest.topics import ensure_topics
+from storage.clickhouse import open_storage
 
 log = logging.getLogger("llmhub.worker")
 
 
 async def run(settings: Settings) -> None:
-    pool = ClickHousePool(settings.clickhouse)
-    migrate(pool)
-    store = EventStore(pool, load_catalog())
-    w = settings.worker
-    runtime = IngestRuntime(settings, store, Limits(w.max_event_bytes, w.max_metadata_bytes))
+    storage = open_storage(settings.clickhouse, load_catalog())
+    runtime = IngestRuntime(settings, storage.events, Limits.from_settings(settings.worker))
     stop = stop_event()
     await runtime.start()
     try:
         await stop.wait()
     finally:
         await runtime.stop()
-        pool.close()
+        storage.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.check:
         asyncio.run(ensure_topics(settings))
-        migrate(ClickHousePool(settings.clickhouse, size=1))
+        open_storage(settings.clickhouse, load_catalog(), pool_size=1).close()
         print("ok: settings valid, broker and storage reachable")
         return 0
     asyncio.run(run(settings))

@@ -1,4 +1,4 @@
-"""ClickHouse access: one code path for the embedded engine (chdb) and a ClickHouse server.
+"""Connections: one code path for the embedded engine (chdb) and a ClickHouse server.
 
 clickhouse-connect gives the same synchronous ``Client`` for both DSNs. A client serialises its
 own calls, so :class:`ClickHousePool` keeps a few of them, one borrowed per call. Callers on

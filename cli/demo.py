@@ -10,18 +10,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import sys
 import time
 import urllib.error
 import urllib.request
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import orjson
 
+from cli.admin import AdminClient
+from cli.startup import cli_settings
+from core import utc
 from ingest.producer import EventProducer
 from ingest.synthetic import EventFactory
-from query_api.admin_cli import AdminClient
 
 DEMO_CLIENTS = {
     # client_id: (name, monthly budget USD, events in the past month)
@@ -55,7 +56,7 @@ def setup_clients(api: AdminClient) -> dict[str, str]:
 
 
 async def load_history(bootstrap: str, topic: str, api: AdminClient, days: int) -> int:
-    end = datetime.now(UTC)
+    end = utc.now()
     counts = {c: n for c, (_, _, n) in DEMO_CLIENTS.items()}
     events = list(
         EventFactory(seed=int(end.timestamp())).month(counts, end - timedelta(days=days), end)
@@ -78,9 +79,7 @@ async def live(bootstrap: str, topic: str, rate: float, duration: float) -> None
         while time.monotonic() < deadline:
             tick = time.monotonic()
             batch = [
-                factory.event(
-                    factory.rng.choices(clients, list(weights.values()))[0], datetime.now(UTC)
-                )
+                factory.event(factory.rng.choices(clients, list(weights.values()))[0], utc.now())
                 for _ in range(max(1, int(rate)))
             ]
             await producer.send_all(batch)
@@ -91,13 +90,12 @@ async def live(bootstrap: str, topic: str, rate: float, duration: float) -> None
 
 
 def main(argv: list[str] | None = None) -> int:
+    settings = cli_settings()
     parser = argparse.ArgumentParser(prog="llmhub-demo", description=__doc__)
-    parser.add_argument("--url", default=os.environ.get("LLMHUB_API_URL", "http://127.0.0.1:8080"))
-    parser.add_argument("--token", default=os.environ.get("LLMHUB_API_ADMIN_TOKEN", ""))
-    parser.add_argument("--bootstrap", default=os.environ.get("LLMHUB_KAFKA_BOOTSTRAP", ""))
-    parser.add_argument(
-        "--topic", default=os.environ.get("LLMHUB_KAFKA_TOPIC", "llmhub.generations")
-    )
+    parser.add_argument("--url", default=settings.api.base_url)
+    parser.add_argument("--token", default=settings.api.admin_token_text)
+    parser.add_argument("--bootstrap", default=settings.kafka.bootstrap)
+    parser.add_argument("--topic", default=settings.kafka.topic)
     parser.add_argument("--days", type=int, default=30, help="history to load")
     parser.add_argument("--rate", type=float, default=20, help="live events per second")
     parser.add_argument("--duration", type=float, default=0, help="live seconds (0: forever)")

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from cli.startup import cli_settings
 
 
 class AdminClient:
@@ -69,9 +70,10 @@ def _print(value: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    settings = cli_settings()
     parser = argparse.ArgumentParser(prog="llmhub-admin", description=__doc__)
-    parser.add_argument("--url", default=os.environ.get("LLMHUB_API_URL", "http://127.0.0.1:8080"))
-    parser.add_argument("--token", default=os.environ.get("LLMHUB_API_ADMIN_TOKEN", ""))
+    parser.add_argument("--url", default=settings.api.base_url)
+    parser.add_argument("--token", default=settings.api.admin_token_text)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("create-client", help="create a client")

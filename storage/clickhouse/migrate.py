@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 from importlib import resources
 
-from core.clickhouse import ClickHousePool
+from storage.clickhouse.pool import ClickHousePool
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ class Migration:
 def available() -> list[Migration]:
     """All migrations shipped with the package, ordered by version."""
     found = []
-    for entry in resources.files("core").joinpath("migrations").iterdir():
+    for entry in resources.files("storage.clickhouse").joinpath("migrations").iterdir():
         if entry.name.endswith(".sql"):
             version = int(entry.name.split("_", 1)[0])
             found.append(Migration(version, entry.name[:-4], entry.read_text("utf-8")))

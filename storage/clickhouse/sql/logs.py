@@ -8,10 +8,10 @@ starts reading raw rows at the right hour instead of skipping 5M of them.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 
-from query_api.queries import Query
+from storage import LogFilter
+from storage.clickhouse.sql import Query
 
 LOG_COLUMNS = (
     "event_id",
@@ -47,33 +47,27 @@ DETAIL_COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
-class LogFilter:
-    client_id: str
-    provider: str | None = None
-    endpoint: str | None = None
-    success: bool | None = None
-
-    def where(self) -> tuple[str, dict[str, object]]:
-        clauses = ["client_id = {client_id:String}"]
-        params: dict[str, object] = {"client_id": self.client_id}
-        if self.provider is not None:
-            clauses.append("provider = {provider:String}")
-            params["provider"] = self.provider
-        if self.endpoint is not None:
-            clauses.append("endpoint = {endpoint:String}")
-            params["endpoint"] = self.endpoint
-        if self.success is not None:
-            clauses.append("success = {success:Bool}")
-            params["success"] = self.success
-        return " AND ".join(clauses), params
+def condition(flt: LogFilter) -> tuple[str, dict[str, object]]:
+    """The filter as a WHERE condition over columns both tables have, and its parameters."""
+    clauses = ["client_id = {client_id:String}"]
+    params: dict[str, object] = {"client_id": flt.client_id}
+    if flt.provider is not None:
+        clauses.append("provider = {provider:String}")
+        params["provider"] = flt.provider
+    if flt.endpoint is not None:
+        clauses.append("endpoint = {endpoint:String}")
+        params["endpoint"] = flt.endpoint
+    if flt.success is not None:
+        clauses.append("success = {success:Bool}")
+        params["success"] = flt.success
+    return " AND ".join(clauses), params
 
 
 def log_page(
     database: str, flt: LogFilter, limit: int, offset: int, before: datetime | None = None
 ) -> Query:
     """A page newest first; ``before`` (exclusive) starts it at an hour found by calls_per_hour."""
-    where, params = flt.where()
+    where, params = condition(flt)
     if before is not None:
         where += " AND occurred_at < {before:DateTime('UTC')}"
         params["before"] = before
@@ -86,13 +80,13 @@ def log_page(
 
 
 def log_count(database: str, flt: LogFilter) -> Query:
-    where, params = flt.where()
+    where, params = condition(flt)
     return Query(f"SELECT sum(calls) FROM {database}.usage_hourly WHERE {where}", params)
 
 
 def calls_per_hour(database: str, flt: LogFilter) -> Query:
     """(hour, calls) newest hour first, for the filtered calls of the client."""
-    where, params = flt.where()
+    where, params = condition(flt)
     sql = (
         f"SELECT hour, sum(calls) AS calls FROM {database}.usage_hourly WHERE {where} "
         "GROUP BY hour ORDER BY hour DESC"

@@ -1,84 +1,35 @@
-"""Clients (tenants), their monthly budgets and their API keys.
+"""Clients, budgets and API keys in ClickHouse: versioned rows (ReplacingMergeTree + FINAL).
 
-An API key is ``llmh_<key_id>_<secret>``: the key id finds the row, the SHA-256 of the whole
-key is compared in constant time. Keys are 256-bit random, so a fast hash is enough (a slow
-password hash protects guessable secrets; these are not guessable). The key is returned once,
-when issued, and never stored.
+The rules (key format, budget limits) are in :mod:`core.tenancy`; this module stores them.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import re
-import secrets
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from core.clickhouse import ClickHousePool
+from core import utc
 from core.errors import Conflict, NotFound, ValidationFailed
+from core.tenancy import (
+    DEFAULT_THRESHOLDS,
+    ApiKey,
+    Client,
+    IssuedKey,
+    check_budget,
+    client_id_problems,
+    key_hash,
+    key_id_of,
+    new_key,
+)
 from core.ttlcache import TTLCache
-
-DEFAULT_THRESHOLDS = (50, 80, 100)
-_KEY_PREFIX = "llmh"
-_KEY_RE = re.compile(r"^llmh_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
-CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$")
-
-
-@dataclass(frozen=True)
-class Client:
-    client_id: str
-    name: str
-    monthly_budget_usd: Decimal | None
-    alert_thresholds: tuple[int, ...]
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class ApiKey:
-    key_id: str
-    client_id: str
-    label: str
-    created_at: datetime
-    revoked_at: datetime | None
-
-
-@dataclass(frozen=True)
-class IssuedKey:
-    key: str  # shown once
-    info: ApiKey
+from storage.clickhouse.pool import ClickHousePool
 
 
 def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-def _hash(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-def check_budget(budget: Decimal | None, thresholds: list[int] | tuple[int, ...]) -> None:
-    errors = []
-    if budget is not None and (not budget.is_finite() or budget < 0 or budget > Decimal(10**9)):
-        errors.append(
-            {"loc": ["monthly_budget_usd"], "msg": "must be between 0 and 1e9", "type": "range"}
-        )
-    if budget is not None and budget.as_tuple().exponent < -9:  # type: ignore[operator]
-        errors.append(
-            {"loc": ["monthly_budget_usd"], "msg": "at most 9 decimal places", "type": "precision"}
-        )
-    if not thresholds or any(not 1 <= t <= 1000 for t in thresholds):
-        errors.append(
-            {
-                "loc": ["alert_thresholds"],
-                "msg": "needs at least one percentage, each between 1 and 1000",
-                "type": "range",
-            }
-        )
-    if errors:
-        raise ValidationFailed(errors)
+    # Versions and timestamps are stored as naive UTC (the columns are UTC).
+    return utc.naive(utc.now())
 
 
 # Valid keys and client settings are remembered this long per process: a key revoked or a
@@ -103,10 +54,9 @@ class TenantStore:
         monthly_budget_usd: Decimal | None = None,
         alert_thresholds: tuple[int, ...] = DEFAULT_THRESHOLDS,
     ) -> Client:
-        if not CLIENT_ID_RE.match(client_id):
-            raise ValidationFailed(
-                [{"loc": ["client_id"], "msg": "letters, digits and _.:/- only", "type": "pattern"}]
-            )
+        problems = client_id_problems(client_id)
+        if problems:
+            raise ValidationFailed(problems)
         check_budget(monthly_budget_usd, alert_thresholds)
         if self.get_client(client_id) is not None:
             raise Conflict(f"client {client_id} already exists")
@@ -184,22 +134,21 @@ class TenantStore:
     # -- keys --------------------------------------------------------------------------------
     def issue_key(self, client_id: str, label: str = "") -> IssuedKey:
         self.require_client(client_id)
-        key_id = secrets.token_hex(8)
-        key = f"{_KEY_PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
+        key_id, key = new_key()
         now = _now()
         info = ApiKey(key_id, client_id, label, now, None)
-        self._write_key(info, _hash(key), now)
+        self._write_key(info, key_hash(key), now)
         return IssuedKey(key, info)
 
     def revoke_key(self, key_id: str) -> ApiKey:
         row = self._key_row(key_id)
         if row is None:
             raise NotFound(f"key {key_id} not found")
-        info, key_hash = row
+        info, stored_hash = row
         if info.revoked_at is None:
             now = _now()
             info = ApiKey(info.key_id, info.client_id, info.label, info.created_at, now)
-            self._write_key(info, key_hash, now)
+            self._write_key(info, stored_hash, now)
         self._keys.invalidate()  # cached by key text, which is not kept: drop them all
         return info
 
@@ -229,14 +178,12 @@ class TenantStore:
         return self._clients.get_or_load(client_id, lambda: self.get_client(client_id))
 
     def _authenticate(self, api_key: str) -> str | None:
-        match = _KEY_RE.match(api_key)
-        if match is None:
-            return None
-        row = self._key_row(match.group(1))
+        key_id = key_id_of(api_key)
+        row = self._key_row(key_id) if key_id is not None else None
         if row is None:
             return None
-        info, key_hash = row
-        if not hmac.compare_digest(key_hash, _hash(api_key)) or info.revoked_at is not None:
+        info, stored_hash = row
+        if not hmac.compare_digest(stored_hash, key_hash(api_key)) or info.revoked_at is not None:
             return None
         return info.client_id
 
@@ -251,13 +198,13 @@ class TenantStore:
         r = rows[0]
         return ApiKey(r[0], r[1], r[2], r[3], r[4]), str(r[5])
 
-    def _write_key(self, info: ApiKey, key_hash: str, version: datetime) -> None:
+    def _write_key(self, info: ApiKey, hashed: str, version: datetime) -> None:
         self.pool.insert(
             "api_keys",
             [
                 [info.key_id],
                 [info.client_id],
-                [key_hash],
+                [hashed],
                 [info.label],
                 [info.created_at],
                 [info.revoked_at],

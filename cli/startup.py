@@ -11,6 +11,14 @@ import sys
 from core.settings import Settings, SettingsError
 
 
+def cli_settings() -> Settings:
+    """Settings for a command-line tool's defaults; exits with every problem if invalid."""
+    settings = load_settings()
+    if settings is None:
+        raise SystemExit(2)
+    return settings
+
+
 def load_settings() -> Settings | None:
     """Configure logging and read the settings; print every problem and return None if invalid."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
