@@ -48,6 +48,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
             settings.kafka.bootstrap,
             settings.kafka.topic,
             linger_ms=settings.kafka.producer_linger_ms,
+            limits=services.limits,
         )
         await publisher.start()
         services.publisher = publisher

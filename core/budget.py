@@ -58,7 +58,7 @@ def assess(spend: Decimal, budget: Decimal | None, thresholds: Iterable[int]) ->
         percent_used: float | None = float(round(spend * 100 / budget, 2))
     else:
         percent_used = 0.0 if spend == 0 else None
-    return BudgetState(status, spend - budget, percent_used, tuple(alerts))
+    return BudgetState(status, budget - spend, percent_used, tuple(alerts))
 
 
 def project_month_end(spend: Decimal, now: datetime) -> Decimal:

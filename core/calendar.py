@@ -7,7 +7,7 @@ a period needs. All buckets are UTC and half-open: ``[start, next(start))``.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 
@@ -22,7 +22,9 @@ class GroupBy(StrEnum):
         return _SQL_FLOOR[self]
 
     def floor(self, value: datetime) -> datetime:
-        """Start of the bucket holding ``value``."""
+        """Start of the UTC bucket holding ``value`` (aware values are converted to UTC first)."""
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC)
         value = value.replace(minute=0, second=0, microsecond=0)
         if self is GroupBy.HOUR:
             return value
@@ -39,7 +41,9 @@ class GroupBy(StrEnum):
 
     def starts(self, start: datetime, end: datetime) -> list[datetime]:
         """Starts of every bucket that overlaps ``[start, end)``."""
-        found = []
+        found: list[datetime] = []
+        if start >= end:
+            return found
         current = self.floor(start)
         while current < end:
             found.append(current)
@@ -47,15 +51,16 @@ class GroupBy(StrEnum):
         return found
 
     def bucket_count(self, start: datetime, end: datetime) -> int:
-        """An upper bound on ``len(starts(start, end))``, computed without building them.
-
-        Guards huge requests before any work: exact for months, at most one over otherwise.
-        """
+        """``len(starts(start, end))``, computed without building them (guards huge requests)."""
+        if start >= end:
+            return 0
+        first = self.floor(start)
         if self is GroupBy.MONTH:
-            return (end.year - start.year) * 12 + end.month - start.month + 1
-        seconds = (end - start).total_seconds()
-        unit = 3600 if self is GroupBy.HOUR else 86400
-        return int(seconds // unit) + 2
+            end = end.astimezone(UTC) if end.tzinfo is not None else end
+            months = (end.year - first.year) * 12 + end.month - first.month
+            return months + (1 if self.floor(end) < end else 0)
+        unit = timedelta(hours=1) if self is GroupBy.HOUR else timedelta(days=1)
+        return -(-(end - first) // unit)
 
 
 _SQL_FLOOR = {

@@ -18,6 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 from core.errors import Problem, ValidationFailed, problem
 from core.settings import WorkerSettings
 from schemas.event import (
+    DEFAULT_MAX_EVENT_BYTES,
     DEFAULT_MAX_METADATA_BYTES,
     SCHEMA_VERSION,
     GenerationEvent,
@@ -76,7 +77,7 @@ class Decoded:
 
 @dataclass(frozen=True)
 class Limits:
-    max_event_bytes: int = 64 * 1024
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
     max_metadata_bytes: int = DEFAULT_MAX_METADATA_BYTES
     # A batch message may hold many events, up to Kafka's default message size.
     max_message_bytes: int = 1024 * 1024
@@ -86,13 +87,7 @@ class Limits:
         return cls(worker.max_event_bytes, worker.max_metadata_bytes)
 
 
-def decode_one(record: SourceRecord, limits: Limits) -> Accepted | Rejection:
-    """Parse and validate a message holding one event."""
-    outcomes = decode_message(record, limits)
-    if len(outcomes) == 1 and record.index == -1 and not _is_array(record.value):
-        return outcomes[0]
-    msg = "expected a single event, got a batch (JSON array)"
-    return Rejection(record, NOT_AN_OBJECT, [problem([], msg, "type")])
+DEFAULT_LIMITS = Limits()
 
 
 def _is_array(value: bytes) -> bool:
@@ -203,8 +198,13 @@ def decode_batch(records: Iterable[SourceRecord], limits: Limits) -> Decoded:
     return decoded
 
 
-def encode(event: GenerationEvent | Mapping[str, Any]) -> tuple[bytes, bytes]:
-    """Validate and serialise: (key, value). Raises ValidationFailed naming every problem."""
+def encode(
+    event: GenerationEvent | Mapping[str, Any], limits: Limits = DEFAULT_LIMITS
+) -> tuple[bytes, bytes]:
+    """Validate and serialise: (key, value). Raises ValidationFailed naming every problem.
+
+    Producers judge an event as the sink will: the same model and the same size limits.
+    """
     errors: list[dict[str, Any]] = []
     if not isinstance(event, GenerationEvent):
         try:
@@ -215,9 +215,12 @@ def encode(event: GenerationEvent | Mapping[str, Any]) -> tuple[bytes, bytes]:
                 for e in exc.errors(include_url=False, include_input=False)
             ]
     value = b"" if errors else event.model_dump_json(exclude_none=True).encode()  # type: ignore[union-attr]
-    if errors or len(value) > DEFAULT_MAX_METADATA_BYTES:
+    if errors or len(value) > limits.max_metadata_bytes:
         source = event if isinstance(event, Mapping) else event.model_dump(mode="json")
-        errors.extend(metadata_problems(dict(source), DEFAULT_MAX_METADATA_BYTES))
+        errors.extend(metadata_problems(dict(source), limits.max_metadata_bytes))
+    if not errors and len(value) > limits.max_event_bytes:
+        msg = f"event is {len(value)} bytes, more than the {limits.max_event_bytes} limit"
+        errors.append(problem([], msg, "too_large"))
     if errors:
         raise ValidationFailed(errors)
     assert isinstance(event, GenerationEvent)

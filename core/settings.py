@@ -14,6 +14,8 @@ from typing import Any
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.event import DEFAULT_MAX_EVENT_BYTES, DEFAULT_MAX_METADATA_BYTES
+
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
@@ -85,8 +87,8 @@ class WorkerSettings(BaseSettings):
     retry_initial_s: float = Field(default=0.2, gt=0)
     retry_max_s: float = Field(default=10.0, gt=0)
     # Events larger than this are dead-lettered rather than stored.
-    max_event_bytes: int = Field(default=64 * 1024, ge=1024)
-    max_metadata_bytes: int = Field(default=16 * 1024, ge=256)
+    max_event_bytes: int = Field(default=DEFAULT_MAX_EVENT_BYTES, ge=1024)
+    max_metadata_bytes: int = Field(default=DEFAULT_MAX_METADATA_BYTES, ge=256)
     # How long the group waits for a silent (crashed) worker before handing its partitions on.
     session_timeout_s: float = Field(default=30.0, ge=3)
     # Local state of the stream processor (Faust's data directory): never the working directory.

@@ -19,7 +19,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from core.decode import encode
+from core.decode import DEFAULT_LIMITS, Limits, encode
 from schemas.event import GenerationEvent
 
 BATCH_EVENTS = 200
@@ -50,8 +50,10 @@ class EventProducer:
         *,
         linger_ms: int = 5,
         max_batch_size: int = 512 * 1024,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self.topic = topic
+        self.limits = limits
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap,
             enable_idempotence=True,
@@ -80,11 +82,7 @@ class EventProducer:
 
     async def send(self, event: GenerationEvent | Mapping[str, Any]) -> Any:
         """Queue one event; returns a future resolved when the broker acknowledged it."""
-        key, value = encode(event)
-        return await self._producer.send(self.topic, value=value, key=key)
-
-    async def send_raw(self, value: bytes, key: bytes | None = None) -> Any:
-        """Send bytes as they are (replaying dead letters, testing the sink's defences)."""
+        key, value = encode(event, self.limits)
         return await self._producer.send(self.topic, value=value, key=key)
 
     async def send_all(self, events: Iterable[GenerationEvent | Mapping[str, Any]]) -> int:
@@ -92,7 +90,7 @@ class EventProducer:
 
         Raises ValidationFailed (nothing sent) if any event is invalid.
         """
-        return await self.send_encoded([encode(e) for e in events])
+        return await self.send_encoded([encode(e, self.limits) for e in events])
 
     async def send_encoded(self, encoded: Iterable[tuple[bytes, bytes]]) -> int:
         """Send (key, value) pairs from :func:`encode` as batch messages, in order per key."""

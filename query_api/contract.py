@@ -1,8 +1,8 @@
 """The seed contract: the six billing operations exactly as ``llmhub_generated`` calls them.
 
 Paths, methods, operationIds, parameter names and places, types and defaults are copied from
-``shared/seed/BillingApi.md``; the OpenAPI document and request validation are both built from
-this table, so they cannot drift apart.
+the seed, ``docs/contract/BillingApi.md``; the OpenAPI document and request validation are
+both built from this table, so they cannot drift apart.
 """
 
 from __future__ import annotations

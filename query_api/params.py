@@ -40,7 +40,7 @@ class Param:
             "required": self.required,
             "schema": {
                 **self.schema,
-                "title": self.name.replace("-", " ").title().replace(" ", " "),
+                "title": self.name.replace("-", " ").title(),
             },
         }
         if self.description:

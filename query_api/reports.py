@@ -95,44 +95,54 @@ class BillingReports:
             generated_at=self.clock(),
         )
 
-    def _pairs(
-        self, client_id: str, start: datetime, end: datetime, dims: tuple[Dimension, Dimension]
-    ) -> tuple[Metrics, list[tuple[str, Metrics, list[tuple[str, Metrics]]]]]:
-        """Grand total, and per outer key its subtotal and inner items, largest cost first."""
+    def _breakdown(
+        self,
+        client_id: str,
+        start: datetime,
+        end: datetime,
+        dims: tuple[Dimension, Dimension],
+        models: tuple[type[bodies.ShareOfCost], type[bodies.ShareOfCost]],
+    ) -> tuple[bodies.UsageMetrics, list[dict[str, Any]]]:
+        """Totals, and items by ``dims[0]`` with ``dims[1]`` nested, largest cost first.
+
+        Items are keyword arguments for the response's list (``providers=``/``endpoints=``).
+        """
         rows = self.storage.usage.by_pair(client_id, utc.naive(start), utc.naive(end), dims)
+        whole = total(rows.values()).cost_usd
         groups: dict[str, list[tuple[str, Metrics]]] = {}
         for (outer, inner), m in sorted(rows.items()):
             groups.setdefault(outer, []).append((inner, m))
+        outer_model, inner_model = models
         items = []
-        for outer, inner_rows in groups.items():
+        for key, inner_rows in groups.items():
             inner_rows.sort(key=lambda r: r[1].cost_usd, reverse=True)
-            items.append((outer, total(m for _, m in inner_rows), inner_rows))
-        items.sort(key=lambda item: (item[1].cost_usd, item[1].calls), reverse=True)
-        return total(rows.values()), items
+            sub = total(m for _, m in inner_rows)
+            nested = [
+                inner_model(
+                    **{dims[1]: name}, cost_share=_share(m.cost_usd, whole), **metric_fields(m)
+                )
+                for name, m in inner_rows
+            ]
+            item = outer_model(
+                **{dims[0]: key, f"{dims[1]}s": nested},
+                cost_share=_share(sub.cost_usd, whole),
+                **metric_fields(sub),
+            )
+            items.append(item)
+        items.sort(key=lambda item: (Decimal(item.cost_usd), item.calls), reverse=True)
+        grand = bodies.UsageMetrics(**metric_fields(total(rows.values())))
+        return grand, [item.model_dump() for item in items]
 
     def by_provider(
         self, client_id: str, start: datetime, end: datetime
     ) -> bodies.ProviderBreakdownResponse:
-        grand, items = self._pairs(client_id, start, end, ("provider", "model"))
-        whole = grand.cost_usd
+        models = (bodies.ProviderUsage, bodies.ModelUsage)
+        totals, items = self._breakdown(client_id, start, end, ("provider", "model"), models)
         return bodies.ProviderBreakdownResponse(
             client_id=client_id,
             period=bodies.Period(start=start, end=end),
-            totals=bodies.UsageMetrics(**metric_fields(grand)),
-            providers=[
-                bodies.ProviderUsage(
-                    provider=key,
-                    cost_share=_share(sub.cost_usd, whole),
-                    models=[
-                        bodies.ModelUsage(
-                            model=name, cost_share=_share(m.cost_usd, whole), **metric_fields(m)
-                        )
-                        for name, m in inner
-                    ],
-                    **metric_fields(sub),
-                )
-                for key, sub, inner in items
-            ],
+            totals=totals,
+            providers=items,
             as_of=self.as_of(client_id),
             generated_at=self.clock(),
         )
@@ -140,28 +150,13 @@ class BillingReports:
     def by_endpoint(
         self, client_id: str, start: datetime, end: datetime
     ) -> bodies.EndpointBreakdownResponse:
-        grand, items = self._pairs(client_id, start, end, ("endpoint", "provider"))
-        whole = grand.cost_usd
+        models = (bodies.EndpointUsage, bodies.EndpointProviderUsage)
+        totals, items = self._breakdown(client_id, start, end, ("endpoint", "provider"), models)
         return bodies.EndpointBreakdownResponse(
             client_id=client_id,
             period=bodies.Period(start=start, end=end),
-            totals=bodies.UsageMetrics(**metric_fields(grand)),
-            endpoints=[
-                bodies.EndpointUsage(
-                    endpoint=key,
-                    cost_share=_share(sub.cost_usd, whole),
-                    providers=[
-                        bodies.EndpointProviderUsage(
-                            provider=name,
-                            cost_share=_share(m.cost_usd, whole),
-                            **metric_fields(m),
-                        )
-                        for name, m in inner
-                    ],
-                    **metric_fields(sub),
-                )
-                for key, sub, inner in items
-            ],
+            totals=totals,
+            endpoints=items,
             as_of=self.as_of(client_id),
             generated_at=self.clock(),
         )

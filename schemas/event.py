@@ -27,6 +27,8 @@ from pydantic import (
 )
 
 SCHEMA_VERSION = 1
+# Published size limits (the defaults of LLMHUB_WORKER_MAX_EVENT_BYTES / _MAX_METADATA_BYTES).
+DEFAULT_MAX_EVENT_BYTES = 64 * 1024
 DEFAULT_MAX_METADATA_BYTES = 16 * 1024
 # Largest value a UInt32 column holds; a token count above it is an error, not a wrap-around.
 _UINT32_MAX = 2**32 - 1

@@ -88,7 +88,7 @@ async def ingest_events(request: web.Request) -> web.Response:
             errors.append(problem(["body", index], "must be an object", "type"))
             continue
         try:
-            encoded.append(encode(event))
+            encoded.append(encode(event, services.limits))
         except ValidationFailed as exc:
             errors.extend({**e, "loc": ["body", index, *e["loc"]]} for e in exc.errors)
     if errors:

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
 
@@ -143,9 +143,14 @@ async def produce(settings: Settings, events: list[dict[str, Any]]) -> None:
 
 
 async def produce_raw(settings: Settings, values: list[bytes]) -> None:
-    async with EventProducer(settings.kafka.bootstrap, settings.kafka.topic) as producer:
-        futures = [await producer.send_raw(v, key=b"raw") for v in values]
+    """Bytes as they are, past the producer library's validation (a hostile producer)."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap)
+    await producer.start()
+    try:
+        futures = [await producer.send(settings.kafka.topic, value=v, key=b"raw") for v in values]
         await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
 
 
 async def test_mixed_stream_counts_every_event_once_and_dead_letters_the_rest(

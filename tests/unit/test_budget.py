@@ -245,11 +245,6 @@ def test_month_bounds_of_a_naive_time_are_naive() -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="month_bounds floors an aware non-UTC time in its own zone, not in UTC: "
-    "2026-02-01T00:30+01:00 (January in UTC) gets February's bounds at +01:00",
-)
 def test_month_bounds_of_a_non_utc_time_are_the_utc_month() -> None:
     now = datetime(2026, 2, 1, 0, 30, tzinfo=timezone(timedelta(hours=1)))
     assert month_bounds(now) == (utc(2026, 1, 1), utc(2026, 2, 1))
@@ -392,12 +387,6 @@ def test_a_naive_now_projects_like_an_aware_utc_now() -> None:
     assert project_month_end(spend, aware.replace(tzinfo=None)) == project_month_end(spend, aware)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="project_month_end measures from the month start in now's own zone: "
-    "2026-02-01T00:30+01:00 is 2026-01-31T23:30Z, 30 d 23.5 h into January, but is "
-    "projected from 30 minutes (floored to MIN_ELAPSED) into a 28-day February",
-)
 def test_a_non_utc_now_projects_over_the_utc_month() -> None:
     now = datetime(2026, 2, 1, 0, 30, tzinfo=timezone(timedelta(hours=1)))
     assert project_month_end(Decimal("2676600"), now) == Decimal(2678400)

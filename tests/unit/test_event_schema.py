@@ -1,4 +1,4 @@
-"""The generation event contract: what decode_one accepts, and every way it refuses."""
+"""The generation event contract: what decoding accepts, and every way it refuses."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from core.decode import (
     Rejection,
     SourceRecord,
     decode_batch,
-    decode_one,
+    decode_message,
 )
 from schemas import export
 from schemas.event import event_json_schema
@@ -65,7 +65,8 @@ def valid(**changes: Any) -> dict[str, Any]:
 
 def decode(value: Any, limits: Limits = LIMITS) -> Accepted | Rejection:
     raw = value if isinstance(value, bytes) else orjson.dumps(value)
-    return decode_one(SourceRecord(raw, "topic", 3, 42), limits)
+    [outcome] = decode_message(SourceRecord(raw, "topic", 3, 42), limits)
+    return outcome
 
 
 def rejected(value: Any, reason: str, limits: Limits = LIMITS) -> list[dict[str, Any]]:
@@ -104,7 +105,8 @@ def test_invalid_json() -> None:
     assert errors[0]["type"] == "json"
 
 
-@pytest.mark.parametrize("value", [[valid()], "event", 42, None])
+# A JSON array is a batch message (tested below), not a malformed event.
+@pytest.mark.parametrize("value", ["event", 42, None])
 def test_not_an_object(value: Any) -> None:
     rejected(value, NOT_AN_OBJECT)
 
