@@ -4,7 +4,8 @@ the service, getting the data back.
 
 The seed (``docs/contract/BillingApi.md``, a copy of ``shared/seed/BillingApi.md``) is the
 documentation of the ``llmhub_generated`` client the users already have. The generated
-documentation must be that file, and each of its examples, with the placeholders swapped for real values, must print real data and no exception.
+documentation must be that file, and each of its examples, with the placeholders swapped for
+real values, must print real data and no exception.
 """
 
 from __future__ import annotations
