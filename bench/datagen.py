@@ -5,17 +5,28 @@ long tail; 5 providers, 20+ models with catalog prices, 7 endpoints, ~2% failure
 caching and reasoning tokens, six months of history. Costs are computed in SQL from the catalog
 prices with integer nano-USD arithmetic (rounded half-up; the pipeline rounds half-even).
 Rows go through the materialized view, so the hourly rollup is filled as live ingestion fills it.
+
+The commands own the embedded engine, so the benchmark runs them in child processes:
+``python -m bench.datagen generate --data-dir D --events N`` fills D (kept when it already holds
+N events) and prints the clients' sizes as JSON; ``python -m bench.datagen export --data-dir D
+--out F`` writes the events as the TSV the PostgreSQL baseline loads.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from core.clickhouse import ClickHousePool
+from bench.postgres.load import export_sql
 from core.pricing import load_catalog
+from core.settings import ClickHouseSettings
 from ingest.synthetic import ENDPOINTS
+from storage.clickhouse.migrate import migrate
+from storage.clickhouse.pool import ClickHousePool
 
 CLIENTS = 1000
 LARGEST = "client-0000"
@@ -150,3 +161,46 @@ def client_sizes(pool: ClickHousePool) -> list[tuple[str, int]]:
         "GROUP BY client_id ORDER BY n DESC"
     )
     return [(str(r[0]), int(r[1])) for r in rows]
+
+
+def open_pool(data_dir: Path) -> ClickHousePool:
+    """One client on the embedded engine in ``data_dir``."""
+    return ClickHousePool(ClickHouseSettings(data_dir=data_dir), size=1)
+
+
+def fill(data_dir: Path, events: int) -> dict[str, object]:
+    """Make ``data_dir`` hold exactly ``events`` generated events (kept when it already does)."""
+    pool = open_pool(data_dir)
+    migrate(pool)
+    have = pool.query_rows(f"SELECT count() FROM {pool.database}.generations")[0][0]
+    seconds = 0.0
+    if have != events:
+        pool.command(f"TRUNCATE TABLE {pool.database}.generations")
+        pool.command(f"TRUNCATE TABLE {pool.database}.usage_hourly")
+        seconds = generate(pool, events)
+        # Steady state: parts merged as a long-running server would have them.
+        pool.command(f"OPTIMIZE TABLE {pool.database}.generations FINAL")
+        pool.command(f"OPTIMIZE TABLE {pool.database}.usage_hourly FINAL")
+    version = pool.query_rows("SELECT version()")[0][0]
+    return {"seconds": seconds, "sizes": client_sizes(pool), "clickhouse": version}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.datagen", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, option, kind in (("generate", "--events", int), ("export", "--out", Path)):
+        command = sub.add_parser(name)
+        command.add_argument("--data-dir", type=Path, required=True)
+        command.add_argument(option, type=kind, required=True)
+    args = parser.parse_args(argv)
+    if args.command == "generate":
+        print(json.dumps(fill(args.data_dir, args.events)))
+    else:
+        args.out.unlink(missing_ok=True)  # INTO OUTFILE refuses to overwrite
+        pool = open_pool(args.data_dir)
+        pool.command(export_sql(pool.database, args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,25 +1,20 @@
-"""Ingest throughput: a backlog produced ahead, consumed by one worker until visible.
+"""Ingest throughput: a backlog produced ahead, consumed by one worker until all is stored.
 
-- :func:`produce_backlog` writes N synthetic events (already serialised, so producing is not
+- :func:`produce_backlog` writes N synthetic events (serialised ahead, so producing is not
   what is measured) to a fresh topic.
 - :func:`ceiling` is a bare aiokafka consumer that only fetches and decodes the same topic:
   the most any Python consumer could do here.
-- :func:`run_worker` starts the real service (``python -m query_api.main``: API + Faust sink,
-  embedded engine) on that topic, waits until every event is stored, and reads the process's
-  peak RSS.
-- :func:`profile_stages` times the sink's stages in-process on the same kind of events.
+- :func:`run_worker` starts the real service (API + Faust sink, embedded engine) on that
+  topic, waits until every event is stored, and reads the process's peak RSS.
+- :func:`profile_stages` times the sink's stages in this process on the same kind of events.
+- :func:`measure` runs them all, as ``make bench`` reports them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
-import os
-import signal
-import subprocess
-import sys
+import shutil
 import time
-import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,22 +22,31 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import TopicPartition
 
+from bench.common import log, start_service
+from bench.datagen import open_pool
+from core.decode import Limits, SourceRecord, decode_batch
+from core.pricing import load_catalog
 from ingest.producer import pack
+from ingest.runtime import tune_gc
 from ingest.synthetic import EventFactory
+from storage.clickhouse.events import EventStore
+from storage.clickhouse.migrate import migrate
 
 CLIENTS = 200
+PARTITIONS = 4
 
 
 def _events(n: int, seed: int) -> list[tuple[bytes, bytes]]:
+    """(client key, event JSON) for ``n`` events of a long tail of clients."""
     factory = EventFactory(seed=seed, provider_cost_share=0.1)
-    rng = factory.rng
     names = [f"client-{i:04d}" for i in range(CLIENTS)]
     weights = [1.0 / (i + 1) for i in range(CLIENTS)]
     start = datetime.now(UTC) - timedelta(hours=1)
     out = []
-    for i, client in enumerate(rng.choices(names, weights, k=n)):
+    for i, client in enumerate(factory.rng.choices(names, weights, k=n)):
         event = factory.event(client, start + timedelta(microseconds=i * 50))
         out.append((client.encode(), orjson.dumps(event)))
     return out
@@ -56,8 +60,19 @@ def _messages(events: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     return [(key, message) for key, values in by_key.items() for message in pack(values)]
 
 
+async def _create_topic(bootstrap: str, topic: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, PARTITIONS, 1)])
+    finally:
+        await admin.close()
+
+
 async def produce_backlog(bootstrap: str, topic: str, n: int, seed: int = 1) -> float:
-    """Produce ``n`` events; returns events/s of the producing (for the record only)."""
+    """Create ``topic`` and produce ``n`` events to it; returns events/s of the producing
+    (for the record only)."""
+    await _create_topic(bootstrap, topic)
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         acks="all",
@@ -68,7 +83,7 @@ async def produce_backlog(bootstrap: str, topic: str, n: int, seed: int = 1) -> 
     await producer.start()
     started = time.perf_counter()
     try:
-        chunk = 100_000
+        chunk = 100_000  # events serialised at a time: bounds the producer's memory
         for first in range(0, n, chunk):
             futures = [
                 await producer.send(topic, value=value, key=key)
@@ -80,7 +95,7 @@ async def produce_backlog(bootstrap: str, topic: str, n: int, seed: int = 1) -> 
     return n / (time.perf_counter() - started)
 
 
-async def ceiling(bootstrap: str, topic: str, n: int, partitions: int) -> float:
+async def ceiling(bootstrap: str, topic: str, n: int) -> float:
     """Events/s of fetch + JSON decode alone over the whole backlog."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
@@ -89,7 +104,7 @@ async def ceiling(bootstrap: str, topic: str, n: int, partitions: int) -> float:
         fetch_max_bytes=64 << 20,
     )
     await consumer.start()
-    tps = [TopicPartition(topic, p) for p in range(partitions)]
+    tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
     consumer.assign(tps)
     await consumer.seek_to_beginning(*tps)
     seen = 0
@@ -113,14 +128,6 @@ class WorkerRun:
     stats: dict[str, Any]
 
 
-def _health(url: str) -> dict[str, Any] | None:
-    try:
-        with urllib.request.urlopen(f"{url}/healthz", timeout=5) as r:
-            return dict(orjson.loads(r.read()))
-    except OSError:
-        return None
-
-
 def _peak_rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -129,88 +136,51 @@ def _peak_rss_mib(pid: int) -> float:
 
 
 def run_worker(
-    bootstrap: str,
-    topic: str,
-    n: int,
-    data_dir: Path,
-    port: int,
-    partitions: int,
-    batch_size: int = 100,
-    timeout_s: float = 3600,
+    bootstrap: str, topic: str, n: int, run_dir: Path, timeout_s: float = 3600
 ) -> WorkerRun:
-    """Run the service on the backlog until ``n`` records are handled; measure it."""
+    """Run the service on the backlog until ``n`` events are handled; measure it. Its engine
+    and stream-processor state live in ``run_dir``, deleted afterwards."""
+    run_dir.mkdir(parents=True)
     env = {
-        **os.environ,
-        "LLMHUB_CLICKHOUSE_DATA_DIR": str(data_dir),
-        "LLMHUB_CLICKHOUSE_URL": "",
         "LLMHUB_KAFKA_BOOTSTRAP": bootstrap,
         "LLMHUB_KAFKA_TOPIC": topic,
         "LLMHUB_KAFKA_DLQ_TOPIC": f"{topic}.dlq",
         "LLMHUB_KAFKA_GROUP": f"{topic}-sink",
-        "LLMHUB_KAFKA_PARTITIONS": str(partitions),
-        "LLMHUB_WORKER_BATCH_SIZE": str(batch_size),
-        "LLMHUB_WORKER_BATCH_WINDOW_S": "0.5",
-        "LLMHUB_API_PORT": str(port),
+        "LLMHUB_KAFKA_PARTITIONS": str(PARTITIONS),
+        "LLMHUB_WORKER_STATE_DIR": str(run_dir / "worker"),
     }
-    log = (data_dir.parent / f"{data_dir.name}.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "query_api.main"], env=env, stdout=log, stderr=log
+    log_path = run_dir.parent / f"{run_dir.name}.log"
+    service = start_service(
+        run_dir / "engine", log_path, env, ready=lambda h: "sink" in h, timeout_s=120
     )
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            health = _health(url)
-            if health and "sink" in health:
-                break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"service did not start (see {log.name})")
-            time.sleep(0.1)
         started = time.perf_counter()
         deadline = time.monotonic() + timeout_s
-        while True:
-            health = _health(url) or {}
-            sink = health.get("sink", {})
-            if sink.get("events", 0) >= n:
-                break
+        while (sink := (service.health() or {}).get("sink", {})).get("events", 0) < n:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"worker handled {sink.get('records')} of {n} in time")
+                raise RuntimeError(f"worker handled {sink.get('events')} of {n} in time")
             time.sleep(0.2)
         seconds = time.perf_counter() - started
-        return WorkerRun(n / seconds, seconds, _peak_rss_mib(proc.pid), sink)
+        return WorkerRun(n / seconds, seconds, _peak_rss_mib(service.proc.pid), sink)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except Exception:
-            proc.kill()
-        log.close()
+        service.stop()
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def profile_stages(n: int, data_dir: Path) -> list[dict[str, Any]]:
-    """Seconds per sink stage over ``n`` events in batches of 20k, in this process."""
-    from core.clickhouse import ClickHousePool
-    from core.migrations import migrate
-    from core.pipeline import EventStore, Limits, SourceRecord, decode_batch
-    from core.pricing import load_catalog
-    from core.settings import ClickHouseSettings
-
+    """Seconds per sink stage over ``n`` events in batches of ~20k, in this process."""
     records = [
-        SourceRecord(value, "bench", i % 4, i)
+        SourceRecord(value, "bench", i % PARTITIONS, i)
         for i, (_, value) in enumerate(_messages(_events(n, 99)))
     ]
-    pool = ClickHousePool(ClickHouseSettings(data_dir=data_dir, database="profile"), size=1)
-    pool.command("DROP DATABASE IF EXISTS profile")
+    pool = open_pool(data_dir)
+    pool.command(f"DROP DATABASE IF EXISTS {pool.database}")
     migrate(pool)
     store = EventStore(pool, load_catalog())
-    gc.freeze()
-    gc.set_threshold(50_000, 100, 1_000)
-    stages = {
-        "decode + validate": 0.0,
-        "duplicate check": 0.0,
-        "price + columns": 0.0,
-        "insert": 0.0,
-    }
+    tune_gc()  # as the worker does
+    stages = dict.fromkeys(
+        ("decode + validate", "duplicate check", "price + columns", "insert"), 0.0
+    )
     per_batch = 100  # messages of up to 200 events: ~20k events per batch, as the worker
     for first in range(0, len(records), per_batch):
         t0 = time.perf_counter()
@@ -228,7 +198,7 @@ def profile_stages(n: int, data_dir: Path) -> list[dict[str, Any]]:
         # prepare() runs the duplicate check again; count only its pricing/columns part.
         stages["price + columns"] += max(0.0, (t3 - t2) - (t2 - t1))
         stages["insert"] += t4 - t3
-    pool.command("DROP DATABASE IF EXISTS profile")
+    pool.command(f"DROP DATABASE IF EXISTS {pool.database}")
     pool.close()
     total = sum(stages.values())
     return [
@@ -240,3 +210,39 @@ def profile_stages(n: int, data_dir: Path) -> list[dict[str, Any]]:
         }
         for k, v in stages.items()
     ]
+
+
+def measure(bootstrap: str, work: Path, events: int, rss_events: int) -> dict[str, Any]:
+    """The ingest section of the results: worker throughput against the ceiling, peak RSS
+    (also with an ``rss_events`` backlog unless 0), and the per-stage profile."""
+    stamp = int(time.time())
+    topic = f"bench-ingest-{stamp}"
+    log(f"ingest: producing a backlog of {events:,} events")
+    produced = asyncio.run(produce_backlog(bootstrap, topic, events))
+    log("ingest: ceiling (bare aiokafka fetch + decode)")
+    top = asyncio.run(ceiling(bootstrap, topic, events))
+    log("ingest: worker")
+    run = run_worker(bootstrap, topic, events, work / f"ingest-{stamp}")
+    result: dict[str, Any] = {
+        "events": events,
+        "producer_events_per_s": round(produced),
+        "ceiling_events_per_s": round(top),
+        "events_per_s": round(run.events_per_s),
+        "seconds": round(run.seconds, 1),
+        "worker_peak_rss_mib": round(run.peak_rss_mib),
+        "ratio": round(run.events_per_s / round(top), 3),
+        "stored": run.stats.get("inserted"),
+        "duplicates": run.stats.get("duplicates"),
+        "rss_5m_backlog_mib": None,
+    }
+    if rss_events:
+        topic = f"bench-rss-{stamp}"
+        log(f"ingest: peak RSS with a {rss_events:,}-event backlog")
+        asyncio.run(produce_backlog(bootstrap, topic, rss_events, seed=7))
+        big = run_worker(bootstrap, topic, rss_events, work / f"rss-{stamp}")
+        result["rss_5m_backlog_mib"] = round(big.peak_rss_mib)
+        result["rss_backlog_events"] = rss_events
+        result["rss_backlog_events_per_s"] = round(big.events_per_s)
+    log("ingest: per-stage profile")
+    result["profile"] = profile_stages(min(events, 200_000), work / "profile")
+    return result

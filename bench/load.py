@@ -1,76 +1,47 @@
-"""Closed-loop HTTP load generator, meant to run in its own process.
+"""Closed-loop HTTP load client, run in a process of its own so that it shares no GIL (and
+no event loop) with the service under test.
 
-It runs in a process of its own so that the client does not share a GIL (or an
-event loop) with the server under test.
-
-Usage::
-
-    python -m bench.http_load SPEC.json [--concurrency N] [--requests N]
-
-The spec file is JSON::
+Usage: ``python -m bench.load SPEC.json [--concurrency N] [--requests N] [--quiet]``, where
+the spec is JSON::
 
     {"base_url": "http://127.0.0.1:8080",
-     "requests": [{"name": "summary",
-                   "path": "/api/v1/llm/billing/usage/summary",
-                   "params": {"from": "...", "to": "..."},
+     "requests": [{"name": "logs", "path": "/api/...", "params": {"limit": 100},
                    "headers": {"x-api-key": "..."}}],
      "concurrency": 16, "requests_per_endpoint": 200, "warmup": 20, "timeout_s": 30}
 
 Each named request is measured separately: ``warmup`` unmeasured requests, then
-``requests_per_endpoint`` requests issued by ``concurrency`` workers, each worker
-sending its next request as soon as the previous one is answered (closed loop), over
-one keep-alive ``aiohttp.ClientSession``. A request's latency is ``time.perf_counter``
-around the whole request, reading of the body included. Any answer but 200, and any
-transport failure or timeout, is an error; every request, error or not, is in ``n`` and
-in the latency statistics.
+``requests_per_endpoint`` requests issued by ``concurrency`` workers, each sending its next
+request as soon as the previous one is answered, over one keep-alive session. A latency is
+``time.perf_counter`` around the whole request, body included. Any answer but 200, and any
+transport failure or timeout, is an error; errors count in ``n`` and the latencies too.
 
-The result, on stdout, is one JSON object keyed by request name::
-
-    {"summary": {"p50_ms": .., "p95_ms": .., "p99_ms": .., "mean_ms": .., "max_ms": ..,
-                 "rps": .., "n": 200, "errors": 0, "first_error": null,
-                 "statuses": {"200": 200}}}
-
-Percentiles use the nearest-rank method; ``rps`` is ``n`` over the wall time of the
-measured phase; ``first_error`` is the first error's status and body (or exception),
-truncated; ``statuses`` counts answers per status code ("error" for transport failures).
+Output on stdout, one JSON object keyed by request name: nearest-rank ``p50_ms``, ``p95_ms``,
+``p99_ms``, ``mean_ms``, ``max_ms``, ``n``, ``rps`` (``n`` over the measured wall time),
+``errors``, ``first_error`` (status and body or exception, truncated) and ``statuses``
+(answers per status code, "error" for transport failures).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
-import importlib.util
 import json
-import math
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from yarl import URL
 
+from bench.common import latency_stats
+
 FIRST_ERROR_MAX_CHARS = 500
 
 ParamValue = str | int | float | bool | Sequence[str | int | float | bool]
-
-
-def percentile(sorted_values: Sequence[float], pct: float) -> float:
-    """The nearest-rank ``pct``-th percentile of an ascending, non-empty sequence.
-
-    The smallest value such that at least ``pct`` percent of the values are less than
-    or equal to it: rank ``ceil(pct / 100 * n)`` (1-based), and the minimum for 0.
-    """
-    if not sorted_values:
-        raise ValueError("percentile of an empty sequence")
-    if not 0 <= pct <= 100:
-        raise ValueError(f"percentile out of range: {pct}")
-    rank = math.ceil(pct / 100 * len(sorted_values))
-    return sorted_values[max(rank, 1) - 1]
 
 
 @dataclass(frozen=True)
@@ -114,14 +85,10 @@ class LoadSpec:
             )
             for r in raw["requests"]
         )
-        return cls(
-            base_url=str(raw["base_url"]),
-            requests=requests,
-            concurrency=int(raw.get("concurrency", 16)),
-            requests_per_endpoint=int(raw.get("requests_per_endpoint", 200)),
-            warmup=int(raw.get("warmup", 20)),
-            timeout_s=float(raw.get("timeout_s", 30.0)),
-        )
+        # The optional fields keep the dataclass defaults when the spec leaves them out.
+        options = {f.name for f in fields(cls)} - {"base_url", "requests"}
+        given = {k: v for k, v in raw.items() if k in options}
+        return cls(base_url=str(raw["base_url"]), requests=requests, **given)
 
 
 def _query_value(value: str | int | float | bool) -> str:
@@ -200,16 +167,10 @@ async def _run_closed_loop(
 
 def summarize(recorder: _Recorder, wall_s: float) -> dict[str, Any]:
     """The statistics of one measured phase (latencies in milliseconds)."""
-    ms = sorted(x * 1000.0 for x in recorder.latencies_s)
-    n = len(ms)
+    n = len(recorder.latencies_s)
     return {
-        "p50_ms": round(percentile(ms, 50), 3),
-        "p95_ms": round(percentile(ms, 95), 3),
-        "p99_ms": round(percentile(ms, 99), 3),
-        "mean_ms": round(sum(ms) / n, 3),
-        "max_ms": round(ms[-1], 3),
+        **latency_stats(recorder.latencies_s),
         "rps": round(n / wall_s, 2) if wall_s > 0 else 0.0,
-        "n": n,
         "errors": recorder.errors,
         "first_error": recorder.first_error,
         "statuses": dict(sorted(recorder.statuses.items())),
@@ -250,16 +211,6 @@ async def run_load(
     return results
 
 
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's loop when uvloop is installed, else asyncio's default."""
-    if importlib.util.find_spec("uvloop") is None:
-        return None
-    factory: Callable[[], asyncio.AbstractEventLoop] = importlib.import_module(
-        "uvloop"
-    ).new_event_loop
-    return factory
-
-
 def _print_progress(name: str, stats: dict[str, Any]) -> None:
     print(
         f"{name}: n={stats['n']} p50={stats['p50_ms']}ms p99={stats['p99_ms']}ms "
@@ -271,7 +222,7 @@ def _print_progress(name: str, stats: dict[str, Any]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m bench.http_load", description="Closed-loop HTTP load generator."
+        prog="python -m bench.load", description="Closed-loop HTTP load generator."
     )
     parser.add_argument("spec", type=Path, help="JSON spec file")
     parser.add_argument("--concurrency", type=int, help="override the spec's concurrency")
@@ -290,8 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"bad spec {args.spec}: {exc!r}")
 
     progress = None if args.quiet else _print_progress
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        results = runner.run(run_load(spec, progress))
+    results = asyncio.run(run_load(spec, progress))
     sys.stdout.write(json.dumps(results, indent=2) + "\n")
     return 0
 

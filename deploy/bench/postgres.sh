@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A throw-away PostgreSQL server (Debian's package) for the billing benchmark's
-# PostgreSQL baseline (bench/postgres.py) - no Docker, loopback only.
+# PostgreSQL baseline (bench/postgres/) - no Docker, loopback only.
 #
 # Usage: deploy/bench/postgres.sh <command>
 #   start    install Debian's postgresql if no `initdb` is found, initdb the

@@ -10,27 +10,21 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import sys
 from pathlib import Path
 
 import pytest
 
+from bench.common import QUESTIONS, ROOT, free_port
+
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_quick_benchmark_writes_the_report(tmp_path: Path, kafka_bootstrap: str) -> None:
     env = {
         **os.environ,
         "BENCH_PG_HOME": str(tmp_path / "pg"),
-        "BENCH_PG_PORT": str(_free_port()),
+        "BENCH_PG_PORT": str(free_port()),
         "BENCH_PG_SHARED_BUFFERS": "128MB",
         "BENCH_PG_EFFECTIVE_CACHE_SIZE": "1GB",
     }
@@ -64,15 +58,8 @@ async def test_quick_benchmark_writes_the_report(tmp_path: Path, kafka_bootstrap
         "query_p99.png",
     ]
     query = results["query"]
-    endpoints = {r["endpoint"] for r in query}
-    assert {
-        "summary",
-        "by_provider",
-        "by_endpoint",
-        "current_month",
-        "logs",
-        "log_details",
-    } <= endpoints
+    # Every question of the API (tests/unit/test_bench_tools.py pins their names).
+    assert set(QUESTIONS) <= {r["endpoint"] for r in query}
     assert {(r["client"], r["concurrency"]) for r in query} == {
         ("largest", 1),
         ("typical", 1),

@@ -1,5 +1,5 @@
-"""The benchmark tools: nearest-rank percentiles, the HTTP load generator against a tiny
-in-process server, and the results report (markdown + plots)."""
+"""The benchmark tools: nearest-rank percentiles, the HTTP load client against a tiny
+in-process server, the targets, and the results report (markdown + plots)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,20 @@ import asyncio
 import json
 import socket
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 
-from bench.http_load import LoadSpec, RequestSpec, build_url, main, percentile, run_load
-from bench.report import PLOT_FILES, compute_ratios, write_report
+from bench.common import QUESTIONS, percentile
+from bench.load import LoadSpec, RequestSpec, build_url, main, run_load
+from bench.plots import PLOT_FILES
+from bench.postgres.load import STAGE_DDL, export_sql
+from bench.postgres.questions import QuestionParams
+from bench.report import write_report
+from bench.targets import compute_ratios, evaluate
 
 # --------------------------------------------------------------------------- percentile
 
@@ -311,6 +317,64 @@ def test_compute_ratios() -> None:
     assert ratios[1]["ratio"] == pytest.approx(5.0)
     assert ratios[2]["llmhub_p50_ms"] is None
     assert ratios[2]["ratio"] is None
+
+
+def test_evaluate_words_and_judges_every_target() -> None:
+    results = fake_results()
+    results["ingest"].update(
+        events_per_s=125_000, rss_5m_backlog_mib=1100, rss_backlog_events=5_000_000
+    )
+    assert [(t["target"], t["measured"], t["met"]) for t in evaluate(results)] == [
+        (
+            "every endpoint p99 < 50 ms at 10,000,000 events, concurrency 1",
+            "worst p99 30.0 ms (timeseries, largest client)",
+            True,
+        ),
+        (
+            "every endpoint p99 < 200 ms at 10,000,000 events, concurrency 16",
+            "worst p99 60.0 ms (timeseries, largest client)",
+            True,
+        ),
+        # Only usage questions count: "timeseries" and "models" are not among them.
+        (
+            ">= 20x faster than PostgreSQL on every usage endpoint",
+            "lowest 250.0x (summary, largest client)",
+            True,
+        ),
+        (">= 100k events/s end to end (one worker)", "125,000 events/s", True),
+        ("worker / ceiling >= 0.7", "0.50", False),
+        (
+            "worker RSS < 1 GiB with a 5M-event backlog",
+            "1100 MiB (5,000,000-event backlog)",
+            False,
+        ),
+    ]
+
+
+def test_questions_come_from_the_contract_and_postgres_asks_each() -> None:
+    assert list(QUESTIONS) == [
+        "summary",
+        "by_provider",
+        "by_endpoint",
+        "current_month",
+        "logs",
+        "log_details",
+    ]
+    assert QUESTIONS["log_details"] == QUESTIONS["logs"] + "/{log_id}"
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    params = QuestionParams("client-0001", now - timedelta(days=30), now, now, now, "id")
+    assert all(params.statements(question) for question in QUESTIONS)
+    # The export writes the staging table's columns, in its order, in forms COPY parses.
+    assert export_sql("db", Path("/tmp/x.tsv")) == (
+        "SELECT toString(event_id), client_id, "
+        "formatDateTime(occurred_at, '%Y-%m-%d %H:%i:%S.%f'), provider, model, endpoint, "
+        "input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, "
+        "toString(cost_usd), latency_ms, success, status_code, error_type "
+        "FROM db.generations INTO OUTFILE '/tmp/x.tsv' FORMAT TabSeparated"
+    )
+    assert "(event_id text NOT NULL, client_id text NOT NULL, occurred_at timestamp(3)" in (
+        STAGE_DDL
+    )
 
 
 def test_write_report_writes_markdown_and_three_plots(tmp_path: Path) -> None:
