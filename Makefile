@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: setup run test lint typecheck unit kafka-start kafka-stop bench clean
+.PHONY: setup run test lint typecheck unit kafka-start kafka-stop bench reliability clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,12 @@ typecheck: setup
 bench: setup
 	bash deploy/kafka/kafka.sh install
 	$(BIN)/python -m bench.run $(if $(QUICK),--quick --out .cache/bench/quick.md --plots .cache/bench/quick-plots,)
+
+## The fault suite at full size (SIGKILLs, broker restart, storage outage, API load during
+## ingest): writes docs/reliability.md. QUICK=1: the small run that `make test` also runs.
+reliability: setup
+	bash deploy/kafka/kafka.sh install
+	$(BIN)/python -m tests.faults $(if $(QUICK),--quick,)
 
 kafka-start:
 	bash deploy/kafka/kafka.sh start

@@ -7,16 +7,11 @@ embedded engine directory), as in production; the test only talks HTTP and Kafka
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
-import sys
 import time
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
@@ -24,75 +19,23 @@ import pytest
 from ingest.producer import EventProducer
 from ingest.synthetic import EventFactory
 from tests import oracle
+from tests.faults.service import ADMIN_TOKEN, Service, service_env
 
 pytestmark = pytest.mark.kafka
 BASE = "/api/v1/llm/billing"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Service:
-    """One ``llmhub-serve`` process that can be killed and started again on the same data."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env = env
-        self.log = log
-        self.url = f"http://127.0.0.1:{env['LLMHUB_API_PORT']}"
-        self.proc: asyncio.subprocess.Process | None = None
-
-    async def start(self, session: aiohttp.ClientSession) -> None:
-        out = self.log.open("ab")
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "cli.serve", env=self.env, stdout=out, stderr=out
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.proc.returncode is None, self.log.read_text()[-3000:]
-            try:
-                async with session.get(f"{self.url}/healthz") as r:
-                    if r.status == 200 and "sink" in await r.json():
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.3)
-        raise AssertionError("service did not start:\n" + self.log.read_text()[-3000:])
-
-    async def health(self, session: aiohttp.ClientSession) -> dict[str, Any]:
-        async with session.get(f"{self.url}/healthz") as r:
-            return dict(await r.json())
-
-    async def stop(self, sig: int) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.send_signal(sig)
-            await self.proc.wait()
 
 
 @pytest.fixture
 async def service(
     tmp_path: Path, kafka_bootstrap: str
 ) -> AsyncIterator[tuple[Service, aiohttp.ClientSession]]:
-    suffix = uuid.uuid4().hex[:8]
-    env = {
-        **os.environ,
-        "LLMHUB_CLICKHOUSE_DATA_DIR": str(tmp_path / "engine"),
-        "LLMHUB_WORKER_STATE_DIR": str(tmp_path / "worker"),
-        "LLMHUB_CLICKHOUSE_URL": "",
-        "LLMHUB_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "LLMHUB_KAFKA_TOPIC": f"crash-{suffix}",
-        "LLMHUB_KAFKA_DLQ_TOPIC": f"crash-{suffix}.dlq",
-        "LLMHUB_KAFKA_GROUP": f"crash-{suffix}",
-        "LLMHUB_API_PORT": str(_free_port()),
-        "LLMHUB_API_ADMIN_TOKEN": "admin-secret",
+    env = service_env(
+        tmp_path,
+        kafka_bootstrap,
         # Small batches: the kill lands between many insert/commit steps.
-        "LLMHUB_WORKER_BATCH_SIZE": "3",
-        "LLMHUB_WORKER_BATCH_WINDOW_S": "0.05",
-        # The restarted worker rejoins once the group gives up on the killed one.
-        "LLMHUB_WORKER_SESSION_TIMEOUT_S": "6",
-    }
+        LLMHUB_WORKER_BATCH_SIZE="3",
+        LLMHUB_WORKER_BATCH_WINDOW_S="0.05",
+    )
     svc = Service(env, tmp_path / "serve.log")
     async with aiohttp.ClientSession() as session:
         await svc.start(session)
@@ -106,7 +49,7 @@ async def test_sigkill_mid_stream_then_restart_keeps_totals_exact(
     service: tuple[Service, aiohttp.ClientSession],
 ) -> None:
     svc, session = service
-    admin = {"Authorization": "Bearer admin-secret"}
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     keys = {}
     for client in ("north", "south"):
         async with session.post(
