@@ -24,7 +24,9 @@ log = logging.getLogger("llmhub.worker")
 
 async def run(settings: Settings) -> None:
     storage = open_storage(settings.clickhouse, load_catalog())
-    runtime = IngestRuntime(settings, storage.events, Limits.from_settings(settings.worker))
+    runtime = IngestRuntime(
+        settings, storage.events, Limits.from_settings(settings.worker), storage.dead_letters
+    )
     stop = stop_event()
     await runtime.start()
     try:
