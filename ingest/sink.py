@@ -204,7 +204,6 @@ class BatchSink:
                 refusals += 0 if transient(exc) else 1
                 await self._backoff("dead-letter publish", exc, attempts)
         self._recovered("dead-letter publish")
-        self.stats.dead_lettered += len(rejected)
         for r in rejected:
             log.warning("dead-lettered %s: %s: %s", _where(r.record), r.reason, r.describe())
         if self.table is not None:
@@ -214,6 +213,7 @@ class BatchSink:
             except StorageRefused as exc:
                 # The topic holds them (the source of truth); the table is the admin's index.
                 log.error("dead-letter table refused %d rows: %s", len(rows), exc)
+        self.stats.dead_lettered += len(rejected)
 
     async def _backoff(self, what: str, exc: BaseException, attempts: int) -> None:
         delay = min(self.retry.initial_s * 2 ** (attempts - 1), self.retry.max_s)
