@@ -108,6 +108,10 @@ class WorkerSettings(BaseSettings):
     # Health: a sink retrying, or not finishing a batch while records wait, for this long is
     # reported stuck (/healthz 503). Not ready (/readyz 503) as soon as it retries.
     stall_s: float = Field(default=60.0, gt=0)
+    # llmhub-worker answers /healthz and /readyz on this loopback-or-any port (0: off); with
+    # llmhub-serve the API answers them.
+    health_port: int = Field(default=0, ge=0, le=65535)
+    health_host: str = "127.0.0.1"
     # Local state of the stream processor (Faust's data directory): never the working directory.
     state_dir: Path = Path(".data/worker")
 
