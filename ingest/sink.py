@@ -22,7 +22,8 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import ParamSpec, TypeVar
+from functools import partial
+from typing import TypeVar
 
 import orjson
 
@@ -38,7 +39,6 @@ from storage import (
     WriteResult,
 )
 
-P = ParamSpec("P")
 T = TypeVar("T")
 
 log = logging.getLogger("llmhub.sink")
@@ -160,21 +160,35 @@ class BatchSink:
 
     async def _write(self, items: list[Accepted], unknown_attempts: int) -> WriteResult:
         """prepare + insert; the insert is retried with the very rows prepared (same token)."""
-        prepared = await self._call("prepare", unknown_attempts, self.store.prepare, items, "kafka")
+        prepared = await self._call(
+            "prepare",
+            unknown_attempts,
+            partial(self.store.prepare, items, "kafka"),
+            # Stopped while the thread prepares: release what it prepares once it is done.
+            abandoned=self.store.release,
+        )
         try:
-            await self._call("insert", unknown_attempts, self.store.insert, prepared)
+            await self._call("insert", unknown_attempts, partial(self.store.insert, prepared))
         finally:
             self.store.release(prepared)
         return prepared.result
 
     async def _call(
-        self, what: str, unknown_attempts: int, fn: Callable[P, T], *args: P.args, **kw: P.kwargs
+        self,
+        what: str,
+        unknown_attempts: int,
+        fn: Callable[[], T],
+        abandoned: Callable[[T], None] | None = None,
     ) -> T:
         """Run ``fn`` in a thread: retry outages forever, unknown errors a few times."""
         attempts = 0
         while True:
+            running = asyncio.ensure_future(asyncio.to_thread(fn))
             try:
-                result = await asyncio.to_thread(fn, *args, **kw)
+                result = await asyncio.shield(running)
+            except asyncio.CancelledError:
+                running.add_done_callback(partial(_abandon, abandoned))
+                raise
             except StorageRefused:
                 raise
             except Exception as exc:
@@ -209,7 +223,7 @@ class BatchSink:
         if self.table is not None:
             rows = as_rows(rejected, placed)
             try:
-                await self._call("dead-letter table", 1, self.table.record, rows)
+                await self._call("dead-letter table", 1, partial(self.table.record, rows))
             except StorageRefused as exc:
                 # The topic holds them (the source of truth); the table is the admin's index.
                 log.error("dead-letter table refused %d rows: %s", len(rows), exc)
@@ -230,6 +244,12 @@ class BatchSink:
             log.info("%s recovered", what)
         self.stats.storage_ok = True
         self.degraded_since = None
+
+
+def _abandon(release: Callable[[T], None] | None, done: asyncio.Future[T]) -> None:
+    """The end of a call whose caller stopped waiting: undo what it did, if it succeeded."""
+    if not done.cancelled() and done.exception() is None and release is not None:
+        release(done.result())
 
 
 def decode_each(
