@@ -1,9 +1,12 @@
-"""How long SIGTERM takes while the sink is stuck: the broker it consumes from has gone away.
+"""How long SIGTERM takes while the sink is in trouble.
 
 Starts ``llmhub-serve`` (API + sink, embedded engine) from each code tree given, against a
-broker of its own (``deploy/kafka/kafka.sh`` on ``--port``), feeds it a backlog, stops the
-broker mid-stream, sends SIGTERM and measures until the process exits (SIGKILL after
-``--cap`` seconds). Trees are interleaved round by round; medians are printed, never asserted.
+broker of its own (``deploy/kafka/kafka.sh`` on ``--port``), feeds it a backlog, then
+``--scenario broker-down``: stops the broker mid-stream; ``backfill``: sends one batch message
+spanning 130 months (one insert would touch 130 partitions: ClickHouse refuses it). Five
+seconds later it sends SIGTERM and measures until the process exits (SIGKILL after ``--cap``
+seconds, reported as inf). Trees are interleaved round by round; medians are printed, never
+asserted.
 
     .venv/bin/python -m bench.stop --port 19430 --code . --code ../other
 """
@@ -24,6 +27,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
+from aiokafka import AIOKafkaProducer
+
 from bench.common import ROOT, free_port
 from bench.resume import TOKEN, _start, _wait
 from ingest.producer import EventProducer
@@ -40,7 +46,7 @@ def _broker(command: str, port: int) -> None:
     )
 
 
-def one_round(code: Path, port: int, cap_s: float, work: Path) -> float:
+def one_round(code: Path, port: int, cap_s: float, work: Path, scenario: str) -> float:
     bootstrap = f"127.0.0.1:{port}"
     _broker("start", port)
     suffix = uuid.uuid4().hex[:8]
@@ -72,7 +78,14 @@ def one_round(code: Path, port: int, cap_s: float, work: Path) -> float:
 
         asyncio.run(feed())
         _wait(url, lambda s: s.get("inserted", 0) >= 300, 120)
-        _broker("stop", port)
+        if scenario == "broker-down":
+            _broker("stop", port)
+        else:
+            backfill = [
+                {**events[0], "event_id": str(uuid.uuid4()), "occurred_at": when.isoformat()}
+                for when in (end - timedelta(days=30.5 * i) for i in range(130))
+            ]
+            asyncio.run(_send_raw(bootstrap, env["LLMHUB_KAFKA_TOPIC"], orjson.dumps(backfill)))
         time.sleep(5)
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
@@ -88,20 +101,35 @@ def one_round(code: Path, port: int, cap_s: float, work: Path) -> float:
         _broker("reset", port)
 
 
+async def _send_raw(bootstrap: str, topic: str, value: bytes) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value, key=b"a")
+    finally:
+        await producer.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.stop", description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--code", action="append", required=True, type=Path)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--logs", type=Path, help="keep each round's service log here")
     parser.add_argument("--cap", type=float, default=120.0)
+    parser.add_argument("--scenario", choices=["broker-down", "backfill"], default="broker-down")
     args = parser.parse_args(argv)
     results: dict[Path, list[float]] = {c: [] for c in args.code}
     for round_no in range(args.rounds):
         for code in args.code:
             work = Path(tempfile.mkdtemp(prefix="stop-"))
             try:
-                seconds = one_round(code.resolve(), args.port, args.cap, work)
+                seconds = one_round(code.resolve(), args.port, args.cap, work, args.scenario)
             finally:
+                if args.logs is not None:
+                    args.logs.mkdir(parents=True, exist_ok=True)
+                    name = f"{round_no}-{code.resolve().name}-{args.scenario}.log"
+                    shutil.copy(work / "serve.log", args.logs / name)
                 shutil.rmtree(work, ignore_errors=True)
             results[code].append(seconds)
             print(f"round {round_no} {code}: SIGTERM took {seconds:.1f} s", flush=True)

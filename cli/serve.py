@@ -68,7 +68,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         "embedded " if settings.clickhouse.embedded else "",
         settings.clickhouse.dsn,
     )
-    stop = stop_event()
+    stop = stop_event(settings.worker.shutdown_deadline_s)
     if ready is not None:
         ready.set()
     try:

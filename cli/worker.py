@@ -32,7 +32,7 @@ async def run(settings: Settings) -> None:
     runtime = IngestRuntime(
         settings, storage.events, Limits.from_settings(settings.worker), storage.dead_letters
     )
-    stop = stop_event()
+    stop = stop_event(settings.worker.shutdown_deadline_s)
     health = await _health_site(settings, storage, runtime)
     await runtime.start()
     try:

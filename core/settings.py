@@ -105,6 +105,9 @@ class WorkerSettings(BaseSettings):
     # On SIGTERM, how long the batch in flight may take to finish; past it, it is left
     # uncommitted (redelivered to the next worker) and the worker stops.
     shutdown_grace_s: float = Field(default=10.0, gt=0)
+    # The whole stop (grace, final commit, closing clients) never takes longer: past it the
+    # process exits at once, as after a crash (what was not committed is redelivered).
+    shutdown_deadline_s: float = Field(default=30.0, gt=0)
     # Health: a sink retrying, or not finishing a batch while records wait, for this long is
     # reported stuck (/healthz 503). Not ready (/readyz 503) as soon as it retries.
     stall_s: float = Field(default=60.0, gt=0)
