@@ -107,7 +107,7 @@ class WorkerSettings(BaseSettings):
     shutdown_grace_s: float = Field(default=10.0, gt=0)
     # The whole stop (grace, final commit, closing clients) never takes longer: past it the
     # process exits at once, as after a crash (what was not committed is redelivered).
-    shutdown_deadline_s: float = Field(default=30.0, gt=0)
+    shutdown_deadline_s: float = Field(default=25.0, gt=0)
     # Health: a sink retrying, or not finishing a batch while records wait, for this long is
     # reported stuck (/healthz 503). Not ready (/readyz 503) as soon as it retries.
     stall_s: float = Field(default=60.0, gt=0)

@@ -36,7 +36,7 @@ log = logging.getLogger("llmhub.worker")
 STATS_EVERY_S = 10.0
 WATCH_EVERY_S = 1.0
 # Longest wait for one shutdown step beyond the batch's grace period (commit, producer flush).
-STOP_STEP_S = 10.0
+STOP_STEP_S = 5.0
 
 
 def _faust_app(settings: Settings) -> faust.App:
