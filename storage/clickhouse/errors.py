@@ -9,8 +9,9 @@ this sorting (README, "The sink's failure model"):
 - refused (:class:`StorageRefused`): the engine refuses these rows (a value its column cannot
   hold, a constraint, a block shape): they will be refused again, so the sink pins the refusal
   on a record and dead-letters it;
-- unknown (:class:`StorageUnknownError`): anything else from the engine; retried a bounded
-  number of times, then handled as refused.
+- unknown (:class:`StorageUnknownError`): any other error code from the engine; retried a
+  bounded number of times, then handled as refused. An engine error without a code (HTTP
+  status from a proxy, say) is transient: a refusal of the data always carries a code.
 """
 
 from __future__ import annotations
@@ -101,6 +102,10 @@ def classify(exc: BaseException, what: str) -> StorageError:
         if code in REFUSED_CODES or isinstance(exc, DataError):
             return StorageRefused(text, ENGINE_REFUSED)
         if code in TRANSIENT_CODES or isinstance(exc, (OperationalError, InterfaceError)):
+            return StorageUnavailable(text)
+        if code is None:
+            # No server error code: the request never reached the engine's judgement (a proxy's
+            # 502/503, a closed client). A refusal of the data always carries a code.
             return StorageUnavailable(text)
         return StorageUnknownError(text)
     if isinstance(exc, (ConnectionError, TimeoutError)):

@@ -29,6 +29,7 @@ from storage.clickhouse.errors import classify
             StorageUnavailable,
         ),
         (DatabaseError("Code: 1001. std::exception", code=1001), StorageUnknownError),
+        (DatabaseError("HTTP driver received HTTP status 502"), StorageUnavailable),
         (OverflowError("date value out of range"), StorageRefused),
         (TypeError("Recursion limit reached"), StorageRefused),
     ],
