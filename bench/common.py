@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -48,6 +49,10 @@ def free_port() -> int:
 
 
 # -- the service under test -----------------------------------------------------------------
+# The sink's counters on /healthz are for the admin only.
+BENCH_ADMIN_TOKEN = secrets.token_urlsafe(16)
+
+
 @dataclass
 class Service:
     proc: subprocess.Popen[bytes]
@@ -55,11 +60,16 @@ class Service:
     output: IO[bytes]
 
     def health(self) -> dict[str, Any] | None:
+        """/healthz with the admin token: status, reason and the details (sink counters)."""
+        request = urllib.request.Request(
+            f"{self.url}/healthz", headers={"Authorization": f"Bearer {BENCH_ADMIN_TOKEN}"}
+        )
         try:
-            with urllib.request.urlopen(f"{self.url}/healthz", timeout=5) as r:
-                return dict(orjson.loads(r.read()))
+            with urllib.request.urlopen(request, timeout=5) as r:
+                body = dict(orjson.loads(r.read()))
         except OSError:
             return None
+        return {**body, **body.get("details", {})}
 
     def stop(self) -> None:
         # SIGTERM, as in production: the service commits what it stored before exiting.
@@ -87,6 +97,7 @@ def start_service(
         "LLMHUB_CLICKHOUSE_URL": "",
         "LLMHUB_KAFKA_BOOTSTRAP": "",
         "LLMHUB_API_PORT": str(port),
+        "LLMHUB_API_ADMIN_TOKEN": BENCH_ADMIN_TOKEN,
         **(env or {}),
     }
     output = log_path.open("wb")

@@ -1,4 +1,4 @@
-"""``llmhub-admin``: manage clients, budgets and keys, and import events, via the admin API.
+"""``llmhub-admin``: manage clients, budgets, keys and dead letters, import events (admin API).
 
 It talks HTTP to the running service (the embedded engine lets only that process open the data
 directory). Settings: ``LLMHUB_API_URL`` (default http://127.0.0.1:8080) and
@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,30 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("key_id")
     p = sub.add_parser("import", help="import events from a JSON Lines file ('-' for stdin)")
     p.add_argument("file")
+    for name, text in (
+        ("dead-letters", "list dead letters, newest first"),
+        ("dead-letter-counts", "count dead letters by reason, client and status"),
+    ):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--reason")
+        p.add_argument("--client", dest="client_id")
+        p.add_argument("--status", default="open", help="open, replayed, discarded or any")
+        if name == "dead-letters":
+            p.add_argument("--limit", type=int, default=100)
+            p.add_argument("--offset", type=int, default=0)
+    for name, text in (
+        ("replay-dead-letters", "send open dead letters back to the generations topic"),
+        ("discard-dead-letters", "mark open dead letters discarded"),
+    ):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--reason")
+        p.add_argument("--client", dest="client_id")
+        p.add_argument(
+            "--key",
+            action="append",
+            dest="keys",
+            help="TOPIC:PARTITION:OFFSET:INDEX of one dead letter (repeatable)",
+        )
     args = parser.parse_args(argv)
 
     if not args.token:
@@ -126,7 +151,27 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "import":
         payload = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
         _print(api.import_jsonl(payload))
+    elif args.command in ("dead-letters", "dead-letter-counts"):
+        query = {
+            k: v
+            for k, v in vars(args).items()
+            if k in ("reason", "client_id", "status", "limit", "offset") and v is not None
+        }
+        path = "/dead-letters" if args.command == "dead-letters" else "/dead-letters/counts"
+        _print(api.call("GET", f"{path}?{urllib.parse.urlencode(query)}"))
+    elif args.command in ("replay-dead-letters", "discard-dead-letters"):
+        body = {k: getattr(args, k) for k in ("reason", "client_id") if getattr(args, k)}
+        if args.keys:
+            body["keys"] = [_dead_letter_key(k) for k in args.keys]
+        action = "replay" if args.command.startswith("replay") else "discard"
+        _print(api.call("POST", f"/dead-letters/{action}", body))
     return 0
+
+
+def _dead_letter_key(text: str) -> list[Any]:
+    """TOPIC:PARTITION:OFFSET:INDEX -> the API's key (the topic may itself hold ':')."""
+    topic, partition, offset, index = text.rsplit(":", 3)
+    return [topic, int(partition), int(offset), int(index)]
 
 
 if __name__ == "__main__":

@@ -12,11 +12,12 @@ import argparse
 import asyncio
 import json
 import sys
+from collections import Counter
 
 from aiokafka import AIOKafkaProducer
 
 from cli.startup import cli_settings
-from ingest.dead_letters import describe, read_all
+from ingest.dead_letters import client_of, describe, read_all
 
 
 async def list_cmd(bootstrap: str, topic: str, reason: str | None) -> int:
@@ -28,6 +29,19 @@ async def list_cmd(bootstrap: str, topic: str, reason: str | None) -> int:
         print(json.dumps(item))
         count += 1
     print(f"{count} dead letters", file=sys.stderr)
+    return 0
+
+
+async def counts_cmd(bootstrap: str, topic: str) -> int:
+    """How many records the topic holds per (reason, client): the topic's own view, which
+    also works when the API is down (the admin API's counts add replayed/discarded status)."""
+    counts: Counter[tuple[str, str]] = Counter()
+    async for record in read_all(bootstrap, topic):
+        item = describe(record)
+        counts[(item["reason"] or "", client_of(record.value))] += 1
+    for (reason, client), n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        print(json.dumps({"reason": reason, "client_id": client, "count": n}))
+    print(f"{sum(counts.values())} dead letters", file=sys.stderr)
     return 0
 
 
@@ -60,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("list", help="print dead letters as JSON lines")
     p.add_argument("--reason", help="only this reason, e.g. invalid_event")
+    sub.add_parser("counts", help="count dead letters by reason and client")
     p = sub.add_parser("replay", help="send dead letters back to the generations topic")
     p.add_argument("--reason")
     p.add_argument("--offsets", help="comma-separated DLQ offsets to replay")
@@ -73,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--bootstrap or LLMHUB_KAFKA_BOOTSTRAP is required")
     if args.command == "list":
         return asyncio.run(list_cmd(args.bootstrap, args.topic, args.reason))
+    if args.command == "counts":
+        return asyncio.run(counts_cmd(args.bootstrap, args.topic))
     offsets = {int(o) for o in args.offsets.split(",")} if args.offsets else None
     return asyncio.run(replay_cmd(args.bootstrap, args.topic, args.to, args.reason, offsets))
 

@@ -53,7 +53,12 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         await publisher.start()
         services.publisher = publisher
         if settings.api.with_worker:
-            runtime = IngestRuntime(settings, services.storage.events, services.limits)
+            runtime = IngestRuntime(
+                settings,
+                services.storage.events,
+                services.limits,
+                services.storage.dead_letters,
+            )
             await runtime.start()
             services.ingest = runtime
     log.info(
@@ -63,7 +68,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         "embedded " if settings.clickhouse.embedded else "",
         settings.clickhouse.dsn,
     )
-    stop = stop_event()
+    stop = stop_event(settings.worker.shutdown_deadline_s)
     if ready is not None:
         ready.set()
     try:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
+import threading
 
 from core.settings import Settings, SettingsError
 
@@ -29,11 +31,38 @@ def load_settings() -> Settings | None:
         return None
 
 
-def stop_event() -> asyncio.Event:
-    """An event set by SIGTERM or SIGINT, for a graceful shutdown of the running loop."""
+def stop_event(deadline_s: float | None = None) -> asyncio.Event:
+    """An event set by SIGTERM or SIGINT, for a graceful shutdown of the running loop.
+
+    ``deadline_s``: the stop is bounded whatever the process is doing. If it has not exited
+    that long after the signal (a library waiting on a broker that is gone, say), it exits at
+    once, as after a crash: nothing was committed past what was stored, so the records in
+    flight are redelivered.
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if deadline_s is not None and not stop.is_set():
+            timer = threading.Timer(deadline_s, _exit_now, (deadline_s,))
+            timer.daemon = True
+            timer.start()
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal)
     return stop
+
+
+def _exit_now(deadline_s: float) -> None:
+    logging.getLogger("llmhub").error(
+        "stop took longer than %.0f s: exiting now; uncommitted records will be redelivered",
+        deadline_s,
+    )
+    logging.shutdown()
+    os._exit(STOP_DEADLINE_EXIT)
+
+
+# Exit status of a stop that had to be cut short (EX_SOFTWARE).
+STOP_DEADLINE_EXIT = 70

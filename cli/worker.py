@@ -11,27 +11,55 @@ import asyncio
 import logging
 import sys
 
+from aiohttp import web
+
 from cli.startup import load_settings, stop_event
 from core.decode import Limits
 from core.pricing import load_catalog
 from core.settings import Settings
 from ingest.runtime import IngestRuntime
 from ingest.topics import ensure_topics
-from storage.clickhouse import open_storage
+from query_api.http import SERVICES, Services, errors_middleware
+from query_api.reports import BillingReports
+from query_api.routes import meta
+from storage.clickhouse import ClickHouseStorage, open_storage
 
 log = logging.getLogger("llmhub.worker")
 
 
 async def run(settings: Settings) -> None:
     storage = open_storage(settings.clickhouse, load_catalog())
-    runtime = IngestRuntime(settings, storage.events, Limits.from_settings(settings.worker))
-    stop = stop_event()
+    runtime = IngestRuntime(
+        settings, storage.events, Limits.from_settings(settings.worker), storage.dead_letters
+    )
+    stop = stop_event(settings.worker.shutdown_deadline_s)
+    health = await _health_site(settings, storage, runtime)
     await runtime.start()
     try:
         await stop.wait()
     finally:
         await runtime.stop()
+        if health is not None:
+            await health.cleanup()
         storage.close()
+
+
+async def _health_site(
+    settings: Settings, storage: ClickHouseStorage, runtime: IngestRuntime
+) -> web.AppRunner | None:
+    """/healthz and /readyz for this worker (the API's own routes), when a port is set."""
+    w = settings.worker
+    if not w.health_port:
+        return None
+    services = Services(settings, storage, BillingReports(storage), ingest=runtime)
+    app = web.Application(middlewares=[errors_middleware])
+    app[SERVICES] = services
+    meta.register(app, {})
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, w.health_host, w.health_port).start()
+    log.info("worker health on http://%s:%s/healthz", w.health_host, w.health_port)
+    return runner
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -73,6 +73,10 @@ class KafkaSettings(BaseSettings):
     # Copies of each topic the project creates: 1 for a single local broker, 3 in production.
     replication_factor: int = Field(default=1, ge=1)
     group: str = "llmhub-sink"
+    # Time-based retention of the generations topic, in ms (-1: none). Records are stamped
+    # with the broker's append time (LogAppendTime), so a producer's old timestamp cannot
+    # expire them early; with a finite value, a sink stopped longer than it loses events.
+    retention_ms: int = Field(default=-1, ge=-1)
     # Linger lets the producer batch: it trades a few ms of latency for throughput.
     producer_linger_ms: int = Field(default=5, ge=0)
 
@@ -89,8 +93,28 @@ class WorkerSettings(BaseSettings):
     # Events larger than this are dead-lettered rather than stored.
     max_event_bytes: int = Field(default=DEFAULT_MAX_EVENT_BYTES, ge=1024)
     max_metadata_bytes: int = Field(default=DEFAULT_MAX_METADATA_BYTES, ge=256)
+    # Attempts at a storage error of no known kind before it counts as refusing the data.
+    unknown_error_attempts: int = Field(default=5, ge=1)
     # How long the group waits for a silent (crashed) worker before handing its partitions on.
     session_timeout_s: float = Field(default=30.0, ge=3)
+    # Static group membership (Kafka group.instance.id): a restarted worker with the same id
+    # gets its partitions back at once instead of after the session timeout. Empty: derived
+    # from the host name and the state directory, so one id per worker. Each worker of a
+    # group needs its own.
+    instance_id: str = Field(default="", max_length=200)
+    # On SIGTERM, how long the batch in flight may take to finish; past it, it is left
+    # uncommitted (redelivered to the next worker) and the worker stops.
+    shutdown_grace_s: float = Field(default=10.0, gt=0)
+    # The whole stop (grace, final commit, closing clients) never takes longer: past it the
+    # process exits at once, as after a crash (what was not committed is redelivered).
+    shutdown_deadline_s: float = Field(default=25.0, gt=0)
+    # Health: a sink retrying, or not finishing a batch while records wait, for this long is
+    # reported stuck (/healthz 503). Not ready (/readyz 503) as soon as it retries.
+    stall_s: float = Field(default=60.0, gt=0)
+    # llmhub-worker answers /healthz and /readyz on this loopback-or-any port (0: off); with
+    # llmhub-serve the API answers them.
+    health_port: int = Field(default=0, ge=0, le=65535)
+    health_host: str = "127.0.0.1"
     # Local state of the stream processor (Faust's data directory): never the working directory.
     state_dir: Path = Path(".data/worker")
 

@@ -1,6 +1,9 @@
 """The dead-letter topic: refused records with the original bytes, why, and where from.
 
-The header names are defined once here; the sink writes them, ``llmhub-dlq`` reads them.
+The header names are defined once here; the sink writes them, ``llmhub-dlq`` reads them. The
+topic is the source of truth (kept until someone replays or discards: retention -1, see
+:mod:`ingest.topics`); the sink also writes each one to the dead-letter table
+(:class:`storage.DeadLetterStore`) so the admin can list and count them.
 """
 
 from __future__ import annotations
@@ -8,15 +11,19 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 from aiokafka.structs import TopicPartition
 
 from core import utc
 from core.decode import Rejection
+from storage import DeadLetter
 
 REASON = "llmhub.reason"
 ERRORS = "llmhub.errors"  # JSON list of every problem: {"loc", "msg", "type"}
@@ -25,6 +32,8 @@ SOURCE_PARTITION = "llmhub.source.partition"
 SOURCE_OFFSET = "llmhub.source.offset"
 SOURCE_INDEX = "llmhub.source.index"  # place in a batch message; -1: the message held it alone
 FAILED_AT = "llmhub.failed_at"
+VALUE_CUT = "llmhub.value_cut"  # original size, when the value had to be cut to be kept
+CUT_BYTES = 64 * 1024
 
 
 class DeadLetters:
@@ -34,11 +43,18 @@ class DeadLetters:
         self.producer = producer
         self.topic = topic
 
-    async def publish(self, rejections: Sequence[Rejection]) -> None:
-        """Return once the broker acknowledged every one."""
+    async def publish(self, rejections: Sequence[Rejection], cut: bool = False) -> list[Placed]:
+        """Return once the broker acknowledged every one: where each one landed.
+
+        ``cut``: the last resort when the broker keeps refusing a record as it is (too large,
+        say): its value is cut to ``CUT_BYTES`` and the header ``llmhub.value_cut`` says from
+        what size, so the dead letter and its reason are still kept.
+        """
         futures = []
-        failed_at = utc.now().isoformat().encode()
+        now = utc.now()
+        failed_at = now.isoformat().encode()
         for r in rejections:
+            value = r.record.value
             headers = [
                 (REASON, r.reason.encode()),
                 (ERRORS, orjson.dumps(r.errors)),
@@ -48,10 +64,64 @@ class DeadLetters:
                 (SOURCE_INDEX, str(r.record.index).encode()),
                 (FAILED_AT, failed_at),
             ]
+            if cut and value is not None and len(value) > CUT_BYTES:
+                headers.append((VALUE_CUT, str(len(value)).encode()))
+                value = value[:CUT_BYTES]
+            # Keyed by client, like the source topic, so a replay keeps one writer per client.
+            key = client_of(value).encode()
             futures.append(
-                await self.producer.send(self.topic, value=r.record.value, headers=headers)
+                await self.producer.send(self.topic, key=key, value=value, headers=headers)
             )
-        await asyncio.gather(*futures)
+        metadata = await asyncio.gather(*futures)
+        return [Placed(m.partition, m.offset, now) for m in metadata]
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether a publish failure may pass by itself (broker away, leader moving)."""
+    if isinstance(exc, (KafkaConnectionError, KafkaTimeoutError, TimeoutError)):
+        return True
+    return isinstance(exc, KafkaError) and bool(getattr(exc, "retriable", False))
+
+
+@dataclass(frozen=True)
+class Placed:
+    """Where the dead-letter topic holds a record, and when it was put there."""
+
+    partition: int
+    offset: int
+    at: datetime
+
+
+def as_rows(rejections: Sequence[Rejection], placed: Sequence[Placed]) -> list[DeadLetter]:
+    """Rows for the dead-letter table, one per published rejection."""
+    return [
+        DeadLetter(
+            source_topic=r.record.topic,
+            source_partition=r.record.partition,
+            source_offset=r.record.offset,
+            source_index=r.record.index,
+            reason=r.reason,
+            errors=r.errors,
+            client_id=client_of(r.record.value),
+            value=r.record.value or b"",
+            failed_at=p.at,
+            dlq_partition=p.partition,
+            dlq_offset=p.offset,
+        )
+        for r, p in zip(rejections, placed, strict=True)
+    ]
+
+
+def client_of(value: bytes | None) -> str:
+    """The ``client_id`` a refused record names, if it can be read (else "")."""
+    if not value or value.lstrip()[:1] != b"{":
+        return ""
+    try:
+        data = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return ""
+    client = data.get("client_id") if isinstance(data, dict) else None
+    return client.strip()[:64] if isinstance(client, str) else ""
 
 
 async def _partitions(bootstrap: str, topic: str) -> list[int]:

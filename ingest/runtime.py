@@ -14,7 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import hashlib
 import logging
+import socket
+import time
 from typing import Any
 
 import faust
@@ -23,13 +26,17 @@ from aiokafka import AIOKafkaProducer
 from core.decode import Limits, SourceRecord
 from core.settings import Settings
 from ingest.dead_letters import DeadLetters
-from ingest.sink import BatchSink
-from ingest.topics import ensure_topics
-from storage import EventWriter
+from ingest.health import SinkState, Verdict, judge
+from ingest.sink import BatchSink, RetryPolicy
+from ingest.topics import DLQ_MAX_MESSAGE_BYTES, ensure_topics
+from storage import DeadLetterStore, EventWriter
 
 log = logging.getLogger("llmhub.worker")
 
 STATS_EVERY_S = 10.0
+WATCH_EVERY_S = 1.0
+# Longest wait for one shutdown step beyond the batch's grace period (commit, producer flush).
+STOP_STEP_S = 5.0
 
 
 def _faust_app(settings: Settings) -> faust.App:
@@ -56,7 +63,22 @@ def _faust_app(settings: Settings) -> faust.App:
         stream_wait_empty=False,
         broker_session_timeout=w.session_timeout_s,
         broker_heartbeat_interval=min(3.0, w.session_timeout_s / 3),
+        # Static membership: a worker restarted after a crash takes its partitions back at
+        # once, instead of the group waiting a session timeout for the dead member.
+        consumer_group_instance_id=instance_id(settings),
     )
+
+
+def instance_id(settings: Settings) -> str:
+    """This worker's ``group.instance.id``: the setting, or host name + state directory.
+
+    The state directory is the worker's identity on a host: a restart on the same one is the
+    same member; two workers on one host have two directories, hence two ids.
+    """
+    if settings.worker.instance_id:
+        return settings.worker.instance_id
+    where = str(settings.worker.state_dir.resolve()).encode()
+    return f"{socket.gethostname()}-{hashlib.sha256(where).hexdigest()[:10]}"
 
 
 def tune_gc() -> None:
@@ -73,12 +95,21 @@ def tune_gc() -> None:
 class IngestRuntime:
     """Owns the Faust app, the dead-letter producer and the sink for one process."""
 
-    def __init__(self, settings: Settings, store: EventWriter, limits: Limits) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: EventWriter,
+        limits: Limits,
+        dead_letter_table: DeadLetterStore | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.limits = limits
+        self.dead_letter_table = dead_letter_table
         self.app: faust.App | None = None
         self.sink: BatchSink | None = None
+        self.crashed: str | None = None
+        self.caught_up_at = time.monotonic()
         self._producer: AIOKafkaProducer | None = None
         self._stats_task: asyncio.Task[None] | None = None
 
@@ -88,15 +119,18 @@ class IngestRuntime:
         tune_gc()
         await ensure_topics(self.settings)
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=k.bootstrap, enable_idempotence=True, acks="all"
+            bootstrap_servers=k.bootstrap,
+            enable_idempotence=True,
+            acks="all",
+            max_request_size=DLQ_MAX_MESSAGE_BYTES,
         )
         await self._producer.start()
         self.sink = BatchSink(
             self.store,
             DeadLetters(self._producer, k.dlq_topic),
             self.limits,
-            w.retry_initial_s,
-            w.retry_max_s,
+            RetryPolicy(w.retry_initial_s, w.retry_max_s, w.unknown_error_attempts),
+            self.dead_letter_table,
         )
         app = _faust_app(self.settings)
         topic = app.topic(
@@ -105,48 +139,83 @@ class IngestRuntime:
         sink = self.sink
 
         async def consume(stream: Any) -> None:
-            async for events in stream.noack_take(w.batch_size, within=w.batch_window_s):
-                records = [
-                    SourceRecord(
-                        e.message.value,
-                        e.message.topic,
-                        e.message.partition,
-                        e.message.offset,
-                    )
-                    for e in events
-                ]
-                work = asyncio.ensure_future(sink.handle(records))
-                try:
-                    await asyncio.shield(work)
-                except asyncio.CancelledError:
-                    # Stopping (SIGTERM, rebalance): finish storing this batch and ack it so
-                    # the final commit includes it, then stop.
-                    await work
-                    for e in events:
-                        await stream.ack(e)
-                    raise
-                for e in events:
-                    await stream.ack(e)
+            try:
+                async for events in stream.noack_take(w.batch_size, within=w.batch_window_s):
+                    await self._handle(stream, events, sink)
+            except Exception as exc:
+                # Health reports it (/healthz 503) so the process gets restarted.
+                self.crashed = f"{type(exc).__name__}: {exc}"[:500]
+                log.exception("sink crashed")
+                raise
 
         app.agent(topic, name="generations-sink", concurrency=1)(consume)
         self.app = app
         await app.start()
-        self._stats_task = asyncio.ensure_future(self._log_stats())
+        self._stats_task = asyncio.ensure_future(self._watch())
         log.info("sink consuming %s as group %s (%s)", k.topic, k.group, k.bootstrap)
 
-    async def _log_stats(self) -> None:
+    async def _handle(self, stream: Any, events: list[Any], sink: BatchSink) -> None:
+        """Hand one batch to the sink; ack it (in offset order) only once it was handled.
+
+        On stop (SIGTERM, rebalance) the batch in flight gets ``shutdown_grace_s`` to finish
+        and is then acked; if it cannot finish (storage down), it is abandoned unacked: the
+        final commit stops before it and it is redelivered.
+        """
+        records = [
+            SourceRecord(e.message.value, e.message.topic, e.message.partition, e.message.offset)
+            for e in events
+        ]
+        work = asyncio.ensure_future(sink.handle(records))
+        try:
+            await asyncio.shield(work)
+        except asyncio.CancelledError:
+            grace = self.settings.worker.shutdown_grace_s
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait({work}, timeout=grace)
+            if work.done() and not work.cancelled() and work.exception() is None:
+                for e in events:
+                    await stream.ack(e)
+            else:
+                work.cancel()
+                log.warning("stopping: batch of %d records left uncommitted", len(events))
+            raise
+        for e in events:
+            await stream.ack(e)
+
+    async def _watch(self) -> None:
+        """Note when the sink is caught up (health measures a stall from then), log stats."""
+        ticks = 0
         while True:
-            await asyncio.sleep(STATS_EVERY_S)
+            await asyncio.sleep(WATCH_EVERY_S)
             if self.sink is None or self.app is None:
                 continue
-            log.info("sink stats %s", self.status())
+            if not any(self.lag().values()):
+                self.caught_up_at = time.monotonic()
+            ticks += 1
+            if ticks % round(STATS_EVERY_S / WATCH_EVERY_S) == 0:
+                log.info("sink stats %s", self.status())
 
     def status(self) -> dict[str, Any]:
-        """The sink's counters and consumer lag (shown on /healthz and in the logs)."""
+        """The sink's counters and consumer lag (in the logs, and to the admin on health)."""
         if self.sink is None:
             return {}
         self.sink.stats.lag = self.lag()
         return self.sink.stats.snapshot()
+
+    def health(self) -> Verdict:
+        """Live and ready, or why not (see :mod:`ingest.health`)."""
+        sink = self.sink
+        now = time.monotonic()
+        state = SinkState(
+            started=sink is not None and self.app is not None,
+            crashed=self.crashed,
+            now=now,
+            last_progress_at=max(sink.last_progress_at, self.caught_up_at) if sink else now,
+            degraded_since=sink.degraded_since if sink is not None else None,
+            lag=self.lag(),
+            stats=self.status(),
+        )
+        return judge(state, self.settings.worker.stall_s)
 
     def lag(self) -> dict[str, int]:
         """Records not yet consumed per assigned partition (highwater - position)."""
@@ -164,11 +233,21 @@ class IngestRuntime:
         return lags
 
     async def stop(self) -> None:
+        """Stop within a bounded time: the batch in flight gets the grace period, then
+        Faust commits what was acked; a step that hangs (broker gone) is given up."""
         if self._stats_task is not None:
             self._stats_task.cancel()
+        bound = self.settings.worker.shutdown_grace_s + STOP_STEP_S
         if self.app is not None:
-            await self.app.stop()
+            await _bounded("consumer stop", self.app.stop(), bound)
         if self._producer is not None:
-            await self._producer.stop()
+            await _bounded("dead-letter producer stop", self._producer.stop(), STOP_STEP_S)
         if self.sink is not None:
             log.info("sink stopped; stats %s", self.sink.stats.snapshot())
+
+
+async def _bounded(what: str, step: Any, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(step, seconds)
+    except TimeoutError:
+        log.error("%s did not finish in %.0f s; going on", what, seconds)

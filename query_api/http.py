@@ -47,10 +47,28 @@ class Publisher(Protocol):
         ...
 
 
+class HealthVerdict(Protocol):
+    """Whether a component is alive and ready; ``details`` only for the admin."""
+
+    @property
+    def live(self) -> bool: ...
+
+    @property
+    def ready(self) -> bool: ...
+
+    @property
+    def reason(self) -> str: ...
+
+    @property
+    def details(self) -> dict[str, Any]: ...
+
+
 class IngestStatus(Protocol):
-    """The in-process sink, as the health route sees it."""
+    """The in-process sink, as the health routes see it."""
 
     def status(self) -> dict[str, Any]: ...
+
+    def health(self) -> HealthVerdict: ...
 
 
 @dataclass
@@ -88,6 +106,14 @@ def require_bearer(request: web.Request, token: SecretStr | None, what: str, env
     given = request.headers.get("Authorization", "").encode()
     if not hmac.compare_digest(given, f"Bearer {token.get_secret_value()}".encode()):
         raise Unauthorized(f"{what} token missing or wrong")
+
+
+def has_bearer(request: web.Request, token: SecretStr | None) -> bool:
+    """True when the request carries ``Authorization: Bearer <token>`` (constant time)."""
+    if token is None:
+        return False
+    given = request.headers.get("Authorization", "").encode()
+    return hmac.compare_digest(given, f"Bearer {token.get_secret_value()}".encode())
 
 
 async def read_json(request: web.Request, model: type[BaseModel]) -> Any:

@@ -23,6 +23,29 @@ from core.usage import Metrics
 Dimension = Literal["provider", "model", "endpoint"]
 
 
+class StorageError(Exception):
+    """A storage call failed; the two subclasses say whether trying again can help."""
+
+
+class StorageUnavailable(StorageError):
+    """Transient: the engine is down, slow, overloaded or being changed. Retry with backoff."""
+
+
+class StorageRefused(StorageError):
+    """Permanent: the engine (or the preparation of the rows) refuses this data. Retrying the
+    same rows will fail the same way; the caller finds the record(s) to blame and dead-letters
+    them with ``reason``."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class StorageUnknownError(StorageError):
+    """Neither known as transient nor as caused by the data: retried a bounded number of times,
+    then treated as :class:`StorageRefused` (so nothing is retried forever)."""
+
+
 @dataclass(frozen=True)
 class WriteResult:
     inserted: int
@@ -38,7 +61,16 @@ class PreparedWrite(Protocol):
 
 
 class EventWriter(Protocol):
-    """Stores accepted events priced, each ``event_id`` at most once."""
+    """Stores accepted events priced, each ``event_id`` at most once.
+
+    Every method raises only :class:`StorageError` subclasses, so callers can tell an outage
+    (retry) from data the engine will never take (dead-letter).
+    """
+
+    def blocks(self, accepted: Sequence[Accepted]) -> list[list[Accepted]]:
+        """Split events into groups the engine takes as one insert each (one partition each):
+        prepare and insert each group on its own."""
+        ...
 
     def prepare(self, accepted: Sequence[Accepted], source: str) -> PreparedWrite: ...
 
@@ -49,7 +81,69 @@ class EventWriter(Protocol):
         """Forget a prepared write once inserted or abandoned."""
 
     def write(self, accepted: Sequence[Accepted], source: str) -> WriteResult:
-        """prepare + insert + release in one go."""
+        """blocks, then prepare + insert + release of each, in one go."""
+        ...
+
+
+# Where a dead letter came from: (topic, partition, offset, index in a batch message).
+DeadLetterKey = tuple[str, int, int, int]
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A refused record as the dead-letter table keeps it, beside the dead-letter topic.
+
+    Keyed by where the record came from (topic, partition, offset, index), so writing the same
+    dead letter twice (a redelivered batch) keeps one row.
+    """
+
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    source_index: int
+    reason: str
+    errors: list[dict[str, Any]]
+    client_id: str  # "" when the record names none (or not readably)
+    value: bytes
+    failed_at: datetime  # aware UTC
+    dlq_partition: int = -1
+    dlq_offset: int = -1
+
+    @property
+    def key(self) -> DeadLetterKey:
+        return (self.source_topic, self.source_partition, self.source_offset, self.source_index)
+
+
+DeadLetterStatus = Literal["open", "replayed", "discarded"]
+
+
+@dataclass(frozen=True)
+class DeadLetterFilter:
+    reason: str | None = None
+    client_id: str | None = None
+    status: DeadLetterStatus | None = "open"  # None: any
+
+
+class DeadLetterStore(Protocol):
+    """The dead-letter table: what was refused, why and whose, until replayed or discarded."""
+
+    def record(self, letters: Sequence[DeadLetter]) -> None:
+        """Idempotent: a dead letter written again (same source position) stays one row."""
+
+    def page(self, flt: DeadLetterFilter, limit: int, offset: int) -> list[dict[str, Any]]:
+        """Dead letters newest first, each with its key and at most 2,000 characters of value."""
+        ...
+
+    def counts(self, flt: DeadLetterFilter) -> list[dict[str, Any]]:
+        """How many per (reason, client_id, status)."""
+        ...
+
+    def select(self, flt: DeadLetterFilter, limit: int) -> list[DeadLetter]:
+        """Up to ``limit`` dead letters, whole (original bytes), oldest source first."""
+        ...
+
+    def mark(self, keys: Sequence[DeadLetterKey], status: DeadLetterStatus) -> int:
+        """Set the status of these dead letters; return how many there were."""
         ...
 
 
@@ -153,6 +247,9 @@ class Storage(Protocol):
 
     @property
     def tenants(self) -> TenantRepository: ...
+
+    @property
+    def dead_letters(self) -> DeadLetterStore: ...
 
     def ping(self) -> None:
         """Raise if the engine cannot answer a query now."""

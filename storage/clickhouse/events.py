@@ -10,7 +10,7 @@ import hashlib
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -20,6 +20,7 @@ from core.decode import Accepted
 from core.pricing import PriceCatalog
 from storage import PreparedWrite, WriteResult
 from storage.clickhouse.columns import build_table
+from storage.clickhouse.errors import guard
 from storage.clickhouse.pool import ClickHousePool
 
 # Ids per duplicate-check query when ids are sent: keeps the bound parameters under the
@@ -63,25 +64,54 @@ class EventStore:
         self._pending: set[Any] = set()
 
     def write(self, accepted: Sequence[Accepted], source: str) -> WriteResult:
-        """Prepare and insert in one go (the import path; the sink retries the two steps)."""
-        prepared = self.prepare(accepted, source)
-        try:
-            self.insert(prepared)
-        finally:
-            self.release(prepared)
-        return prepared.result
+        """Prepare and insert block by block (the import path; the sink retries each step)."""
+        inserted = duplicates = unpriced = 0
+        for block in self.blocks(accepted):
+            prepared = self.prepare(block, source)
+            try:
+                self.insert(prepared)
+            finally:
+                self.release(prepared)
+            inserted += prepared.result.inserted
+            duplicates += prepared.result.duplicates
+            unpriced += prepared.result.unpriced
+        return WriteResult(inserted, duplicates, unpriced)
+
+    def blocks(self, accepted: Sequence[Accepted]) -> list[list[Accepted]]:
+        """One group per month of ``occurred_at``: the table's partition.
+
+        ClickHouse refuses a block touching more than 100 partitions
+        (``max_partitions_per_insert_block``), so a backfill spanning years would never be
+        stored in one insert. Groups come out in month order; a live stream is one group.
+        """
+        by_month: dict[tuple[int, int], list[Accepted]] = {}
+        for item in accepted:
+            when = item.event.occurred_at.astimezone(UTC)
+            by_month.setdefault((when.year, when.month), []).append(item)
+        return [by_month[month] for month in sorted(by_month)]
 
     def prepare(self, accepted: Sequence[Accepted], source: str) -> PreparedInsert:
-        """Drop repeats and already stored events, price the rest, build the columns."""
+        """Drop repeats and already stored events, price the rest, build the columns.
+
+        Raises only storage errors (see :mod:`storage.clickhouse.errors`). A failure here
+        leaves none of the ids marked pending, so trying again (or storing part of the batch)
+        never takes these events for duplicates.
+        """
         unique: dict[Any, Accepted] = {}
         for item in accepted:
             unique.setdefault(item.event.event_id, item)
         with self._lock:
-            stored = self._already_stored(list(unique.values())) | self._pending
-            fresh = [item for key, item in unique.items() if key not in stored]
+            taken = guard("duplicate check", self._already_stored, list(unique.values()))
+            taken |= self._pending
+            fresh = [item for key, item in unique.items() if key not in taken]
             ids = frozenset(item.event.event_id for item in fresh)
             self._pending |= ids
-        table, unpriced = build_table(fresh, self.catalog, source)
+        try:
+            table, unpriced = guard("prepare", build_table, fresh, self.catalog, source)
+        except BaseException:
+            with self._lock:
+                self._pending -= ids
+            raise
         token = hashlib.sha256(b"".join(sorted(i.bytes for i in ids))).hexdigest()
         result = WriteResult(len(fresh), len(accepted) - len(fresh), unpriced)
         return PreparedInsert(table, token, ids, result)
@@ -91,7 +121,9 @@ class EventStore:
         assert isinstance(prepared, PreparedInsert)
         if not prepared.event_ids:
             return
-        self.pool.insert_arrow(
+        guard(
+            "insert",
+            self.pool.insert_arrow,
             "generations",
             prepared.table,
             settings={

@@ -82,11 +82,13 @@ class Service:
         raise RuntimeError("service did not start:\n" + self.log.read_text()[-3000:])
 
     async def health(self, session: aiohttp.ClientSession) -> dict[str, Any]:
+        """/healthz as the admin sees it: status, reason and the details (``sink`` counters)."""
         headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
         async with session.get(
             f"{self.url}/healthz", headers=headers, timeout=aiohttp.ClientTimeout(total=5)
         ) as r:
-            return dict(await r.json())
+            body = dict(await r.json())
+        return {**body, **body.get("details", {})}
 
     def sample_rss(self) -> int:
         """Resident memory of the service now (bytes), remembering the peak."""

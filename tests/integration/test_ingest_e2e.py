@@ -8,6 +8,7 @@ and every invalid event must sit in the dead-letter topic with its reason.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -41,37 +42,54 @@ async def wait_for(check: Callable[[], Awaitable[bool]], seconds: float, what: s
     raise AssertionError(f"timed out after {seconds}s waiting for {what}")
 
 
-@pytest.fixture
-async def pipeline(
-    api: Api, settings: Settings, kafka_bootstrap: str, tmp_path: Path
-) -> AsyncIterator[tuple[Api, Settings, IngestRuntime]]:
+def pipeline_settings(
+    settings: Settings, bootstrap: str, tmp_path: Path, **worker: Any
+) -> Settings:
+    """Settings for a sink on its own topics and group (``worker`` overrides its settings)."""
     suffix = uuid.uuid4().hex[:8]
     kafka = KafkaSettings(
-        bootstrap=kafka_bootstrap,
+        bootstrap=bootstrap,
         topic=f"gen-{suffix}",
         dlq_topic=f"gen-{suffix}.dlq",
         group=f"sink-{suffix}",
         partitions=4,
     )
-    worker = WorkerSettings(
-        batch_size=500,
-        batch_window_s=0.2,
-        retry_initial_s=0.1,
-        retry_max_s=1,
-        state_dir=tmp_path / "worker",
+    defaults: dict[str, Any] = {
+        "batch_size": 500,
+        "batch_window_s": 0.2,
+        "retry_initial_s": 0.1,
+        "retry_max_s": 1,
+        "state_dir": tmp_path / f"worker-{suffix}",
+    }
+    return settings.model_copy(
+        update={"kafka": kafka, "worker": WorkerSettings(**{**defaults, **worker})}
     )
-    full = settings.model_copy(update={"kafka": kafka, "worker": worker})
-    runtime = IngestRuntime(full, api.services.storage.events, api.services.limits)
+
+
+@contextlib.asynccontextmanager
+async def running_pipeline(api: Api, full: Settings) -> AsyncIterator[IngestRuntime]:
+    """The sink (and an HTTP publisher) running in this process beside the API."""
+    storage = api.services.storage
+    runtime = IngestRuntime(full, storage.events, api.services.limits, storage.dead_letters)
     await runtime.start()
-    publisher = EventProducer(kafka.bootstrap, kafka.topic)
+    publisher = EventProducer(full.kafka.bootstrap, full.kafka.topic)
     await publisher.start()
     api.services.publisher, api.services.ingest = publisher, runtime
     try:
-        yield api, full, runtime
+        yield runtime
     finally:
         api.services.publisher = api.services.ingest = None
         await publisher.stop()
         await runtime.stop()
+
+
+@pytest.fixture
+async def pipeline(
+    api: Api, settings: Settings, kafka_bootstrap: str, tmp_path: Path
+) -> AsyncIterator[tuple[Api, Settings, IngestRuntime]]:
+    full = pipeline_settings(settings, kafka_bootstrap, tmp_path)
+    async with running_pipeline(api, full) as runtime:
+        yield api, full, runtime
 
 
 async def dead_letters(settings: Settings, expected: int) -> list[Any]:
@@ -248,6 +266,7 @@ async def test_storage_outage_commits_nothing_early_and_recovers_alone(
         api.pool.command(f"ATTACH TABLE {db}.generations")
     await wait_for(_async(lambda: sink.stats.inserted == len(events)), 60, "recovery")
     assert sink.stats.storage_ok
+    assert sink.stats.dead_lettered == 0, "an outage is retried, never dead-lettered"
     _, summary = await api.get(
         f"{BASE}/usage/summary",
         key,
@@ -293,6 +312,7 @@ async def test_http_ingest_validates_all_then_publishes_and_acks(
     await wait_for(_async(lambda: sink.stats.events == 51), 30, "ingested events")
     _, logs = await api.get(f"{BASE}/logs", key, limit=100)
     assert logs["total"] == 50  # the first event, sent twice, is counted once
-    async with api.session.get(f"{api.base_url}/healthz") as r:
-        health = await r.json()
+    admin = {"Authorization": f"Bearer {api.admin_token}"}
+    async with api.session.get(f"{api.base_url}/healthz", headers=admin) as r:
+        health = (await r.json())["details"]
         assert health["sink"]["inserted"] == 50 and health["sink"]["duplicates"] == 1

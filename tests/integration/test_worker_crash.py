@@ -35,6 +35,9 @@ async def service(
         # Small batches: the kill lands between many insert/commit steps.
         LLMHUB_WORKER_BATCH_SIZE="3",
         LLMHUB_WORKER_BATCH_WINDOW_S="0.05",
+        # Long, as in production: with static membership the restarted worker must not wait
+        # for the group to give up on the killed one.
+        LLMHUB_WORKER_SESSION_TIMEOUT_S="45",
     )
     svc = Service(env, tmp_path / "serve.log")
     async with aiohttp.ClientSession() as session:
@@ -79,7 +82,12 @@ async def test_sigkill_mid_stream_then_restart_keeps_totals_exact(
     await svc.stop(signal.SIGKILL)
     assert inserted < len(events), "the kill came too late to test anything"
 
+    restarted = time.monotonic()
     await svc.start(session)
+    while (await svc.health(session))["sink"]["inserted"] == 0:
+        assert time.monotonic() - restarted < 30, "the restarted worker waited for the group"
+        await asyncio.sleep(0.1)
+    print(f"consuming again {time.monotonic() - restarted:.1f} s after the restart")
     window = {
         "start_date": (end - timedelta(days=4)).isoformat(),
         "end_date": (end + timedelta(seconds=1)).isoformat(),
