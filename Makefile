@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: setup run test lint typecheck unit kafka-start kafka-stop bench reliability clean
+.PHONY: setup assets browser run test lint typecheck unit kafka-start kafka-stop bench reliability clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,14 +13,25 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-setup: $(STAMP)
+setup: $(STAMP) assets
+
+## The dashboard's chart library (ECharts from npm, pinned version + sha512) into an ignored folder.
+assets:
+	bash scripts/vendor-assets.sh
+
+## The browser tests drive Debian's chromium (no browser download by Playwright).
+browser:
+	@command -v chromium > /dev/null || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -q chromium; }
 
 ## The main job: broker + worker + API on the embedded engine, fed demo traffic through Kafka.
 run: setup
 	bash scripts/run-local.sh
 
 ## The whole test suite: lint, types, unit and integration tests on the real broker and engine.
-test: setup lint typecheck
+test: setup browser lint typecheck
 	bash deploy/kafka/kafka.sh install
 	$(BIN)/pytest -q
 

@@ -132,6 +132,12 @@ class ApiSettings(BaseSettings):
     ingest_token: SecretStr | None = None
     # Run the Kafka sink inside the API process (required with the embedded engine).
     with_worker: bool = True
+    # A client's API key for the command-line exports (``llmhub-admin export-*``).
+    key: SecretStr | None = None
+    # Analytics SQL (admin): each query is read-only and bounded in time and result size.
+    sql_max_execution_s: float = Field(default=30.0, gt=0, le=3600)
+    sql_max_result_rows: int = Field(default=100_000, ge=1)
+    sql_max_result_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
 
     @property
     def base_url(self) -> str:

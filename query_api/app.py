@@ -6,7 +6,16 @@ from aiohttp import web
 
 from query_api.http import SERVICES, Services, errors_middleware
 from query_api.openapi import build_openapi
-from query_api.routes import admin, billing, dead_letters, ingest, meta
+from query_api.routes import (
+    admin,
+    analytics,
+    billing,
+    dashboard,
+    dead_letters,
+    exports,
+    ingest,
+    meta,
+)
 
 # Import bodies are streamed line by line, so the body cap only guards JSON bodies.
 MAX_BODY_BYTES = 32 * 1024 * 1024
@@ -18,6 +27,9 @@ def create_app(services: Services) -> web.Application:
     billing.register(app)
     admin.register(app)
     dead_letters.register(app)
+    analytics.register(app)
+    exports.register(app)
+    dashboard.register(app)
     ingest.register(app)
     meta.register(app, build_openapi())
     return app

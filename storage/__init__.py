@@ -8,7 +8,8 @@ a test double, is one more package beside it that satisfies the same Protocols.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -233,6 +234,96 @@ class TenantRepository(Protocol):
         ...
 
 
+# -- exports, fleet-wide reads and analytics SQL -------------------------------------------
+
+# Columns of an exported log row, in this order (the fields of a log item, without metadata).
+EXPORT_LOG_COLUMNS = (
+    "event_id",
+    "occurred_at",
+    "provider",
+    "model",
+    "endpoint",
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "reasoning_tokens",
+    "cost_usd",
+    "cost_source",
+    "latency_ms",
+    "success",
+    "status_code",
+    "error_type",
+    "request_id",
+    "end_user_id",
+)
+
+# Rows of a stream arrive in blocks (lists of tuples), so a year of calls never sits in memory.
+Blocks = AbstractContextManager[Iterable[Sequence[Sequence[Any]]]]
+
+
+@dataclass(frozen=True)
+class ExportFilter:
+    """One client's calls in ``[start, end)`` (naive UTC), with the log filters of the API."""
+
+    client_id: str
+    start: datetime
+    end: datetime
+    provider: str | None = None
+    endpoint: str | None = None
+    success: bool | None = None
+
+
+class ExportReader(Protocol):
+    """Streams for exports: rows are read block by block while the caller writes them out."""
+
+    def log_count(self, flt: ExportFilter) -> int: ...
+
+    def log_blocks(self, flt: ExportFilter) -> Blocks:
+        """Rows of EXPORT_LOG_COLUMNS, oldest first."""
+        ...
+
+    def usage_blocks(
+        self,
+        client_id: str,
+        start: datetime,
+        end: datetime,
+        group_by: GroupBy,
+        dims: tuple[Dimension, ...],
+    ) -> Blocks:
+        """Rows (bucket_start, *dims, *core.usage.METRIC_NAMES) in bucket then dims order.
+
+        Exact for any bounds (rollup for whole hours, raw rows for the edges); buckets without
+        calls are absent.
+        """
+        ...
+
+
+class FleetReader(Protocol):
+    """Reads across clients, for the admin only."""
+
+    def usage_by_client(self, start: datetime, end: datetime) -> dict[str, Metrics]:
+        """Every client's metrics in ``[start, end)`` (whole UTC hours: read from the rollup)."""
+        ...
+
+
+SqlFormat = Literal["csv", "json", "pretty", "tsv"]
+
+
+@dataclass(frozen=True)
+class SqlLimits:
+    max_execution_s: float
+    max_result_rows: int
+    max_result_bytes: int
+
+
+class SqlConsole(Protocol):
+    """Read-only SQL for analysts, bounded in time and result size."""
+
+    def run(self, sql: str, fmt: SqlFormat, limits: SqlLimits) -> bytes:
+        """The result in ``fmt``; raises core.errors.ValidationFailed for a refused query."""
+        ...
+
+
 class Storage(Protocol):
     """Everything above, from one engine."""
 
@@ -250,6 +341,15 @@ class Storage(Protocol):
 
     @property
     def dead_letters(self) -> DeadLetterStore: ...
+
+    @property
+    def exports(self) -> ExportReader: ...
+
+    @property
+    def fleet(self) -> FleetReader: ...
+
+    @property
+    def sql(self) -> SqlConsole: ...
 
     def ping(self) -> None:
         """Raise if the engine cannot answer a query now."""

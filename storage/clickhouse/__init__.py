@@ -10,8 +10,10 @@ import logging
 
 from core.pricing import PriceCatalog
 from core.settings import ClickHouseSettings
+from storage.clickhouse.console import ClickHouseConsole
 from storage.clickhouse.dead_letters import DeadLetterTable
 from storage.clickhouse.events import EventStore
+from storage.clickhouse.exports import ClickHouseExports
 from storage.clickhouse.migrate import migrate
 from storage.clickhouse.pool import ClickHousePool
 from storage.clickhouse.reads import ClickHouseReads
@@ -29,6 +31,8 @@ class ClickHouseStorage:
         self._reads = ClickHouseReads(pool)
         self.tenants = TenantStore(pool)
         self.dead_letters = DeadLetterTable(pool)
+        self._exports = ClickHouseExports(pool)
+        self.sql = ClickHouseConsole(pool.settings)
 
     @property
     def usage(self) -> ClickHouseReads:
@@ -37,6 +41,14 @@ class ClickHouseStorage:
     @property
     def logs(self) -> ClickHouseReads:
         return self._reads
+
+    @property
+    def exports(self) -> ClickHouseExports:
+        return self._exports
+
+    @property
+    def fleet(self) -> ClickHouseExports:
+        return self._exports
 
     def ping(self) -> None:
         self.pool.query_rows("SELECT 1")
