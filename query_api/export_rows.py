@@ -88,9 +88,7 @@ def usage_fields(dims: Sequence[str]) -> tuple[str, ...]:
     return ("bucket_start", "bucket_end", *dims, *METRIC_FIELDS)
 
 
-def _usage_record(
-    start: datetime, group_by: GroupBy, keys: Sequence[Any], m: Metrics
-) -> Record:
+def _usage_record(start: datetime, group_by: GroupBy, keys: Sequence[Any], m: Metrics) -> Record:
     record: Record = {
         "bucket_start": utc.aware(start).isoformat(),
         "bucket_end": utc.aware(group_by.step(start)).isoformat(),
@@ -159,9 +157,7 @@ class Encoder:
     def encode(self, records: Iterable[Record]) -> bytes:
         if self.fmt == "jsonl":
             return b"".join(orjson.dumps(r) + b"\n" for r in records)
-        return self.header() + self._csv(
-            [[_csv_value(r[f]) for f in self.fields] for r in records]
-        )
+        return self.header() + self._csv([[_csv_value(r[f]) for f in self.fields] for r in records])
 
     @staticmethod
     def _csv(rows: list[list[Any]]) -> bytes:

@@ -53,12 +53,11 @@ def parse_month(text: str, loc: list[str | int]) -> datetime:
     found = _MONTH.match(text)
     if found and 1 <= int(found.group(2)) <= 12 and int(found.group(1)) >= 1970:
         return datetime(int(found.group(1)), int(found.group(2)), 1, tzinfo=UTC)
-    raise ValidationFailed([problem(loc, "must be a month as YYYY-MM, e.g. 2026-10", "value_error")])
+    msg = "must be a month as YYYY-MM, e.g. 2026-10"
+    raise ValidationFailed([problem(loc, msg, "value_error")])
 
 
-def _nested(
-    rows: dict[tuple[str, str], Metrics], outer: str, inner: str
-) -> list[dict[str, Any]]:
+def _nested(rows: dict[tuple[str, str], Metrics], outer: str, inner: str) -> list[dict[str, Any]]:
     groups: dict[str, list[tuple[str, Metrics]]] = {}
     for (a, b), m in sorted(rows.items()):
         groups.setdefault(a, []).append((b, m))
@@ -134,7 +133,7 @@ class Statements:
         start, end = month_bounds(now)
         # The same month as current-month answers (a month is whole hours: rollup only).
         spend = self.storage.fleet.usage_by_client(utc.naive(start), utc.naive(end))
-        clients = []
+        clients: list[dict[str, Any]] = []
         for client in self.storage.tenants.list_clients():
             m = spend.get(client.client_id, ZERO)
             limit = client.monthly_budget_usd

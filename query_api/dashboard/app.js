@@ -109,9 +109,9 @@ async function signIn(key) {
 async function signInAdmin(token) {
   sessionStorage.setItem(ADMIN, token);
   try {
-    await loadAdmin();
+    show("admin"); // charts need a visible container to take their size
     $("who").textContent = "administrator";
-    show("admin");
+    await loadAdmin();
   } catch (err) {
     signOut(err.status === 401 || err.status === 403
       ? `The admin token was not accepted (${err.message}).`

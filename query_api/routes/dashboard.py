@@ -58,6 +58,11 @@ async def asset(request: web.Request) -> web.Response:
     return _file(name)
 
 
+async def no_icon(request: web.Request) -> web.Response:
+    return web.Response(status=204)
+
+
 def register(app: web.Application) -> None:
     app.router.add_get("/", index)
+    app.router.add_get("/favicon.ico", no_icon)
     app.router.add_get("/dashboard/{name:.+}", asset)

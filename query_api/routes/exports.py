@@ -90,7 +90,10 @@ def period(services: Services, values: dict[str, Any]) -> tuple[datetime, dateti
     end = utc.aware(values["end_date"]) if values["end_date"] else services.reports.clock()
     start = utc.aware(values["start_date"]) if values["start_date"] else end - DEFAULT_PERIOD
     if start >= end:
-        msg = "start_date must be earlier than end_date (end defaults to now, start to 30 days before)"
+        msg = (
+            "start_date must be earlier than end_date "
+            "(end defaults to now, start to 30 days before end)"
+        )
         raise ValidationFailed([problem(["query", "start_date"], msg, "value_error")])
     return start, end
 
@@ -125,7 +128,8 @@ async def export_logs(request: web.Request) -> web.StreamResponse:
     @contextlib.contextmanager
     def chunks() -> Iterator[Iterator[bytes]]:
         with services.storage.exports.log_blocks(flt) as blocks:
-            yield _with_header(encoder, (encoder.encode(r) for r in export_rows.log_records(blocks)))
+            records = export_rows.log_records(blocks)
+            yield _with_header(encoder, (encoder.encode(r) for r in records))
 
     name = f"{client_id}-logs-{_stamp(start)}-{_stamp(end)}.{v['format']}"
     return await stream_response(
