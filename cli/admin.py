@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from cli import analytics
 from cli.startup import cli_settings
 
 
@@ -121,10 +122,15 @@ def main(argv: list[str] | None = None) -> int:
             dest="keys",
             help="TOPIC:PARTITION:OFFSET:INDEX of one dead letter (repeatable)",
         )
+    analytics.add_commands(sub, settings)
     args = parser.parse_args(argv)
 
+    if args.command in ("export-logs", "export-usage"):
+        return analytics.run(args, args.url.rstrip("/"), args.token)
     if not args.token:
         parser.error("admin token needed: --token or LLMHUB_API_ADMIN_TOKEN")
+    if args.command in analytics.COMMANDS:
+        return analytics.run(args, args.url.rstrip("/"), args.token)
     api = AdminClient(args.url, args.token)
     thresholds = (
         [int(t) for t in args.thresholds.split(",")] if getattr(args, "thresholds", None) else None
