@@ -116,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\ntry:")
     for path in ("usage/summary", "usage/by-provider", "usage/current-month", "logs?limit=5"):
         print(f"  curl -s -H 'x-api-key: {first}' {args.url}/api/v1/llm/billing/{path}")
-    print(f"  OpenAPI document: {args.url}/openapi.json\n")
+    print(f"  OpenAPI document: {args.url}/openapi.json")
+    print(f"\ndashboard: {args.url}/  (sign in with a key above; admin view: the admin token)\n")
     if args.bootstrap and not args.no_live:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(live(args.bootstrap, args.topic, args.rate, args.duration))

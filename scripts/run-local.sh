@@ -21,4 +21,5 @@ fi
 SERVE=$!
 trap 'kill -TERM $SERVE 2>/dev/null; wait $SERVE 2>/dev/null; echo "stopped (broker left running: make kafka-stop)"' EXIT
 echo "service starting (log: .data/serve.log), admin token in .data/admin-token"
+echo "dashboard: ${LLMHUB_API_URL}/  (sign in with an API key printed below)"
 "$BIN/llmhub-demo" "$@"
