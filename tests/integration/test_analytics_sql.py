@@ -98,9 +98,9 @@ async def test_output_formats(api: Api, loaded: list[dict[str, Any]], fmt: str) 
         ("SELEC 1", "SYNTAX_ERROR"),
     ],
 )
-async def test_refused_queries_answer_422_with_the_reason(
-    api: Api, loaded: list[dict[str, Any]], query: str, code: str
-) -> None:
+async def test_refused_queries_answer_422_with_the_reason(api: Api, query: str, code: str) -> None:
+    await api.new_client("acme")
+    await api.new_client("globex")
     status, body = await sql(api, query)
     assert status == 422, body
     detail = orjson.loads(body)["detail"]
@@ -109,13 +109,13 @@ async def test_refused_queries_answer_422_with_the_reason(
     assert orjson.loads(body)["data"] == [{"n": "2"}]  # nothing was written
 
 
-async def test_time_limit(api: Api, loaded: list[dict[str, Any]]) -> None:
+async def test_time_limit(api: Api) -> None:
     api.services.settings.api.sql_max_execution_s = 0.5
     status, body = await sql(api, "SELECT count() FROM numbers(100000000000)")
     assert status == 422 and "TIMEOUT_EXCEEDED" in body.decode()
 
 
-async def test_only_the_admin_runs_sql(api: Api, loaded: list[dict[str, Any]]) -> None:
+async def test_only_the_admin_runs_sql(api: Api) -> None:
     async with api.session.post(f"{api.base_url}/admin/v1/sql", json={"sql": "SELECT 1"}) as r:
         assert r.status == 401
     status, body = await sql(api, "SELECT 1", fmt="xml")
