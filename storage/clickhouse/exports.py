@@ -1,9 +1,10 @@
 """Streams for exports and the admin's reads across clients.
 
-A stream borrows one pooled client for as long as the caller reads it and hands ClickHouse's
-blocks on as they arrive (``query_row_block_stream``: chdb's ``send_query`` on the embedded
-engine, a chunked HTTP response from a server), so an export's memory is a few blocks whatever
-the period.
+A stream opens a client of its own for as long as the caller reads it (an export can take
+minutes: holding one of the pool's few clients that long would stall every billing query
+behind it) and hands ClickHouse's blocks on as they arrive (``query_row_block_stream``: chdb's
+``send_query`` on the embedded engine, a chunked HTTP response from a server), so an export's
+memory is a few blocks whatever the period.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from core.calendar import GroupBy
 from core.usage import Metrics
 from storage import Dimension, ExportFilter
-from storage.clickhouse.pool import ClickHousePool
+from storage.clickhouse.pool import ClickHousePool, connect
 from storage.clickhouse.sql import Query
 from storage.clickhouse.sql import exports as exportq
 
@@ -37,13 +38,14 @@ class ClickHouseExports:
 
     @contextlib.contextmanager
     def _blocks(self, query: Query) -> Iterator[Iterable[Sequence[Sequence[Any]]]]:
-        with (
-            self.pool.client() as client,
-            client.query_row_block_stream(
+        client = connect(self.pool.settings)
+        try:
+            with client.query_row_block_stream(
                 query.sql, parameters=query.params, settings={"max_block_size": BLOCK_ROWS}
-            ) as stream,
-        ):
-            yield stream
+            ) as stream:
+                yield stream
+        finally:
+            client.close()
 
     def log_count(self, flt: ExportFilter) -> int:
         q = exportq.log_count(self.db, flt)
