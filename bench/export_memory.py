@@ -82,7 +82,14 @@ def export(url: str, key: str) -> tuple[int, int, float]:
     return size, lines, time.perf_counter() - started
 
 
-def measure(rows: int, work: Path) -> list[dict[str, object]]:
+EXPORTS = {
+    "logs-csv": "exports/logs?{period}&format=csv",
+    "logs-jsonl": "exports/logs?{period}&format=jsonl",
+    "usage-hourly-csv": "exports/usage?{period}&group_by=hour&by=provider,model",
+}
+
+
+def measure(rows: int, work: Path, exports: list[str]) -> list[dict[str, object]]:
     data = work / f"chdb-{rows}"
     shutil.rmtree(data, ignore_errors=True)
     log(f"loading {rows:,} rows")
@@ -99,11 +106,8 @@ def measure(rows: int, work: Path) -> list[dict[str, object]]:
     try:
         idle = rss(service.proc.pid)
         period = "start_date=2025-01-01T00:00:00Z&end_date=2026-01-01T00:00:00Z"
-        for what, query in (
-            ("logs csv", f"exports/logs?{period}&format=csv"),
-            ("logs jsonl", f"exports/logs?{period}&format=jsonl"),
-            ("usage hourly csv", f"exports/usage?{period}&group_by=hour&by=provider,model"),
-        ):
+        for what in exports:
+            query = EXPORTS[what].format(period=period)
             sampler = Sampler(service.proc.pid)
             sampler.peak = idle
             sampler.start()
@@ -131,10 +135,11 @@ def measure(rows: int, work: Path) -> list[dict[str, object]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 4_000_000])
+    parser.add_argument("--exports", nargs="+", choices=list(EXPORTS), default=list(EXPORTS))
     parser.add_argument("--work", type=Path, default=ROOT / ".cache" / "bench" / "export-memory")
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
-    results = [r for n in args.rows for r in measure(n, args.work)]
+    results = [r for n in args.rows for r in measure(n, args.work, args.exports)]
     print("| rows stored | export | lines | MB | s | idle RSS MB | peak RSS MB | peak - idle |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
