@@ -19,7 +19,7 @@ from core import budget, utc
 from core.calendar import month_bounds
 from core.errors import ValidationFailed, problem
 from core.money import money
-from core.tenancy import DEFAULT_THRESHOLDS, Client
+from core.tenancy import Client
 from core.usage import ZERO, Metrics, total
 from query_api.reports import metric_fields
 from storage import Dimension, Storage
@@ -91,7 +91,7 @@ class Statements:
         by_model = self._pairs(client.client_id, start, end, ("provider", "model"))
         by_endpoint = self._pairs(client.client_id, start, end, ("endpoint", "provider"))
         m = total(by_model.values())
-        thresholds = list(client.alert_thresholds or DEFAULT_THRESHOLDS)
+        thresholds = list(client.alert_thresholds)  # as current-month reads them
         limit = client.monthly_budget_usd
         state = budget.assess(m.cost_usd, limit, thresholds)
         newest = self.storage.usage.newest_event(client.client_id)

@@ -190,6 +190,46 @@ async def test_charts_show_the_numbers_the_api_returns(
     await page.screenshot(path=str(SHOTS / "dashboard-client.png"))
 
 
+async def test_period_picker_asks_for_the_chosen_period_and_unit(
+    api: Api, loaded: dict[str, Any], page: Page
+) -> None:
+    key = loaded["keys"]["umbrella-co"]
+    received = record(page)
+    await sign_in(page, api, key)
+    await page.click("[data-preset='1']")  # yesterday and today, by hour
+    await page.wait_for_function(
+        "() => Charts.instance('chart-spend').getOption().series[0].data.length === 48"
+    )
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    period = {
+        "start_date": (today - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "end_date": (today + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    _, summary = await api.get(f"{BASE}/usage/summary", key, group_by="hour", **period)
+    assert received[f"{BASE[1:]}/usage/summary"]["group_by"] == "hour"
+    bars = await chart_data(page, "chart-spend")
+    assert [b["text"] for b in bars] == [b["cost_usd"] for b in summary["buckets"]]
+    assert await page.text_content("#kpi-cost") == summary["totals"]["cost_usd"]
+    # A hand-picked period by month.
+    end = (today + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    _, months = await api.get(
+        f"{BASE}/usage/summary",
+        key,
+        group_by="month",
+        start_date="2026-01-01T00:00:00Z",
+        end_date=end,
+    )
+    await page.fill("#from", "2026-01-01")
+    await page.select_option("#group-by", "month")
+    await page.click("#apply")
+    await page.wait_for_function(
+        "(n) => Charts.instance('chart-spend').getOption().series[0].data.length === n",
+        arg=len(months["buckets"]),
+    )
+    bars = await chart_data(page, "chart-spend")
+    assert [b["text"] for b in bars] == [b["cost_usd"] for b in months["buckets"]]
+
+
 async def test_log_filters_paging_and_detail(api: Api, loaded: dict[str, Any], page: Page) -> None:
     key = loaded["keys"]["umbrella-co"]
     await sign_in(page, api, key)
