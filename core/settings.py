@@ -108,6 +108,14 @@ class ApiSettings(BaseSettings):
     ingest_token: SecretStr | None = None
     # Run the Kafka sink inside the API process (required with the embedded engine).
     with_worker: bool = True
+    # Failed authentications (wrong API key, admin or ingest token) allowed at once per source
+    # address and per key id, then this many a minute; beyond that: 429 with Retry-After.
+    auth_failure_burst: int = Field(default=20, ge=1)
+    auth_failures_per_minute: float = Field(default=10.0, gt=0)
+    # Storage lookups at once for API keys not yet seen valid on this replica, and how many
+    # more may wait: a flood of wrong keys cannot take the storage pool or the thread pool.
+    auth_lookup_concurrency: int = Field(default=2, ge=1)
+    auth_lookup_queue: int = Field(default=64, ge=0)
 
     @property
     def base_url(self) -> str:

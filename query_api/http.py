@@ -7,10 +7,10 @@ way. Routes import this module; nothing here imports a route.
 
 from __future__ import annotations
 
-import hmac
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
@@ -31,6 +31,7 @@ from core.errors import (
     problem,
 )
 from core.settings import Settings
+from query_api.auth import AuthGuard
 from query_api.reports import BillingReports
 from storage import Storage
 
@@ -63,6 +64,10 @@ class Services:
     # Set by the entry point when a broker is configured / a sink runs in this process.
     publisher: Publisher | None = None
     ingest: IngestStatus | None = None
+    guard: AuthGuard = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.guard = AuthGuard(self.storage.tenants, self.settings.api)
 
     @property
     def limits(self) -> Limits:
@@ -82,17 +87,19 @@ def json_response(body: BaseModel | dict[str, Any], status: int = 200) -> web.Re
 
 
 def require_bearer(request: web.Request, token: SecretStr | None, what: str, env: str) -> None:
-    """Check ``Authorization: Bearer <token>`` in constant time; 403 when ``what`` is off."""
-    if token is None:
-        raise Forbidden(f"{what} disabled: set {env}")
-    given = request.headers.get("Authorization", "").encode()
-    if not hmac.compare_digest(given, f"Bearer {token.get_secret_value()}".encode()):
-        raise Unauthorized(f"{what} token missing or wrong")
+    """Check ``Authorization: Bearer <token>``: 401/429 when wrong, 403 when ``what`` is off."""
+    request.app[SERVICES].guard.bearer(
+        request.headers.get("Authorization"), token, request.remote, what, env
+    )
 
 
-async def read_json(request: web.Request, model: type[BaseModel]) -> Any:
-    """The request body validated by ``model``; 422 naming every problem otherwise."""
-    raw = await request.read()
+# Bodies up to this size are parsed and validated on the event loop; larger ones in a thread,
+# so one large body does not stall every other request.
+INLINE_BODY_BYTES = 64 * 1024
+
+
+def parse_json(raw: bytes, model: type[BaseModel]) -> Any:
+    """``raw`` validated by ``model``; 422 naming every problem otherwise."""
     try:
         data = orjson.loads(raw or b"{}")
     except orjson.JSONDecodeError as exc:
@@ -108,6 +115,14 @@ async def read_json(request: web.Request, model: type[BaseModel]) -> Any:
                 for e in exc.errors(include_url=False, include_input=False)
             ]
         ) from exc
+
+
+async def read_json(request: web.Request, model: type[BaseModel]) -> Any:
+    """The request body validated by ``model``; 422 naming every problem otherwise."""
+    raw = await request.read()
+    if len(raw) <= INLINE_BODY_BYTES:
+        return parse_json(raw, model)
+    return await asyncio.to_thread(parse_json, raw, model)
 
 
 _STATUS: dict[type[LlmhubError], int] = {
