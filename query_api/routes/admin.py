@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from aiohttp import web
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, field_validator
 
+from core.money import money
 from core.tenancy import (
     CLIENT_ID_RULE,
     DEFAULT_THRESHOLDS,
@@ -95,8 +96,9 @@ def client_body(client: Client) -> dict[str, Any]:
     return {
         "client_id": client.client_id,
         "name": client.name,
+        # Money as everywhere: a 9-place decimal string ("0E-9" is what str() made of zero).
         "monthly_budget_usd": (
-            str(client.monthly_budget_usd) if client.monthly_budget_usd is not None else None
+            money(client.monthly_budget_usd) if client.monthly_budget_usd is not None else None
         ),
         "alert_thresholds": list(client.alert_thresholds),
         "created_at": client.created_at,
