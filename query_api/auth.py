@@ -92,7 +92,8 @@ class AuthGuard:
                 raise TooManyRequests("too many failed authentications", wait)
             result = await self._gated(run)
         if isinstance(result, _Failed):
-            self._refuse(addr, key_id if self._is_known(key_id) else None, _BAD_KEY)
+            # Failures count per key id only for ids that are real (seen valid recently).
+            self._refuse(addr, key_id if self._recent(key_id) else None, _BAD_KEY)
         self._remember(key_id)
         return result
 
@@ -109,14 +110,13 @@ class AuthGuard:
         finally:
             self._gate.release()
 
+    def _recent(self, key_id: str | None) -> bool:
+        until = self._known.get(key_id) if key_id is not None else None
+        return until is not None and until >= self.clock()
+
     def _is_known(self, key_id: str | None) -> bool:
-        if key_id is None:
-            return False
-        until = self._known.get(key_id)
-        if until is None or until < self.clock():
-            return False
         # A key id whose secret keeps failing loses the benefit until it cools down.
-        return self.key_ids.retry_after(key_id) == 0
+        return key_id is not None and self._recent(key_id) and self.key_ids.retry_after(key_id) == 0
 
     def _remember(self, key_id: str | None) -> None:
         if key_id is None:

@@ -374,10 +374,15 @@ async def test_generated_client_surfaces_validation_errors(
     for name, loc in {
         "group_by": ["query", "group_by"],
         "limit": ["query", "limit"],
-        "log_id": ["path", "log_id"],
         "period": ["query", "end_date"],
     }.items():
         result = results[name]
         assert (result["status"], result["class"]) == (422, "UnprocessableEntityException"), result
         assert [e["loc"] for e in result["body"]["detail"]] == [loc], result
     assert results["bad_key"]["status"] == 401, results["bad_key"]
+    # A log id of any shape that names no call of this client: 404, as for any unknown id.
+    assert results["log_id"] == {
+        "status": 404,
+        "class": "NotFoundException",
+        "body": {"detail": "Not Found"},
+    }
