@@ -123,7 +123,7 @@ SUMMARY = Operation(
                 "group_by",
                 "query",
                 str,
-                {"type": "string"},
+                {"type": "string", "enum": list(GroupBy)},
                 default="day",
                 description="Group by: hour, day, month",
             ),
@@ -170,8 +170,22 @@ LOGS = Operation(
     ParamSet(
         [
             API_KEY,
-            Param("limit", "query", int, {"type": "integer"}, 100, "Number of logs to return"),
-            Param("offset", "query", int, {"type": "integer"}, 0, "Offset for pagination"),
+            Param(
+                "limit",
+                "query",
+                int,
+                {"type": "integer", "minimum": 1, "maximum": MAX_LOG_LIMIT},
+                100,
+                "Number of logs to return",
+            ),
+            Param(
+                "offset",
+                "query",
+                int,
+                {"type": "integer", "minimum": 0, "maximum": MAX_LOG_OFFSET},
+                0,
+                "Offset for pagination",
+            ),
             Param("provider", "query", str | None, _OPTIONAL_STR, None, "Filter by provider"),
             Param("endpoint", "query", str | None, _OPTIONAL_STR, None, "Filter by endpoint"),
             Param(
