@@ -17,14 +17,39 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from core.decode import Limits, SourceRecord, decode_batch, encode
+from core.decode import Accepted, Limits, SourceRecord, decode_batch, encode
 from core.errors import Unavailable, ValidationFailed, problem
 from query_api.http import SERVICES, json_response, require_bearer
 from query_api.routes.admin import PREFIX, require_admin
+from storage import Storage, WriteResult
 
 IMPORT_BATCH = 5_000
 MAX_INGEST_EVENTS = 10_000
 MAX_REPORTED_REJECTIONS = 1_000
+
+
+def store_isolating(
+    storage: Storage, accepted: list[Accepted]
+) -> tuple[list[WriteResult], list[tuple[Accepted, str]]]:
+    """Write ``accepted``; if storage refuses the chunk, find the events it refuses.
+
+    The chunk is split in halves until each refused event is alone, and the others are stored.
+    Storage that cannot answer at all is not the events' fault: that is a 503 (nothing is
+    stored twice on a retry: writes drop event ids already stored).
+    """
+    try:
+        return [storage.events.write(accepted, "import")], []
+    except Exception as exc:
+        try:
+            storage.ping()
+        except Exception as down:
+            raise Unavailable(f"storage unavailable: {down}") from exc
+        if len(accepted) == 1:
+            return [], [(accepted[0], f"storage refused this event: {exc}")]
+    middle = len(accepted) // 2
+    left = store_isolating(storage, accepted[:middle])
+    right = store_isolating(storage, accepted[middle:])
+    return left[0] + right[0], left[1] + right[1]
 
 
 async def import_events(request: web.Request) -> web.Response:
@@ -43,12 +68,19 @@ async def import_events(request: web.Request) -> web.Response:
             if len(rejected) < MAX_REPORTED_REJECTIONS:
                 rejected.append({"line": r.record.offset, "reason": r.reason, "errors": r.errors})
         if decoded.accepted:
-            result = await asyncio.to_thread(
-                services.storage.events.write, decoded.accepted, "import"
+            results, refused = await asyncio.to_thread(
+                store_isolating, services.storage, decoded.accepted
             )
-            counts["inserted"] += result.inserted
-            counts["duplicates"] += result.duplicates
-            counts["unpriced"] += result.unpriced
+            for result in results:
+                counts["inserted"] += result.inserted
+                counts["duplicates"] += result.duplicates
+                counts["unpriced"] += result.unpriced
+            for accepted, reason in refused:
+                counts["rejected"] += 1
+                if len(rejected) < MAX_REPORTED_REJECTIONS:
+                    problems = [problem([], reason, "not_storable")]
+                    line = accepted.record.offset
+                    rejected.append({"line": line, "reason": "not_storable", "errors": problems})
         batch.clear()
 
     while True:
@@ -92,6 +124,10 @@ def validate_events(raw: bytes, limits: Limits) -> tuple[list[tuple[bytes, bytes
             encoded.append(encode(event, limits))
         except ValidationFailed as exc:
             errors.extend({**e, "loc": ["body", index, *e["loc"]]} for e in exc.errors)
+        except Exception as exc:
+            # e.g. metadata nested deeper than the JSON encoder allows: the event's fault.
+            msg = f"cannot be encoded: {exc}"
+            errors.append(problem(["body", index], msg, "unencodable"))
     if errors:
         raise ValidationFailed(errors)
     return encoded, [str(orjson.loads(value)["event_id"]) for _, value in encoded]

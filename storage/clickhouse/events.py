@@ -81,7 +81,13 @@ class EventStore:
             fresh = [item for key, item in unique.items() if key not in stored]
             ids = frozenset(item.event.event_id for item in fresh)
             self._pending |= ids
-        table, unpriced = build_table(fresh, self.catalog, source)
+        try:
+            table, unpriced = build_table(fresh, self.catalog, source)
+        except BaseException:
+            # Not prepared: these ids must not read as in progress (as duplicates) on a retry.
+            with self._lock:
+                self._pending -= ids
+            raise
         token = hashlib.sha256(b"".join(sorted(i.bytes for i in ids))).hexdigest()
         result = WriteResult(len(fresh), len(accepted) - len(fresh), unpriced)
         return PreparedInsert(table, token, ids, result)

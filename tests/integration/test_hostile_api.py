@@ -375,3 +375,37 @@ async def test_ingest_and_import_validate_off_the_event_loop(
 
 def test_supported_range_text_is_the_one_the_api_names() -> None:
     assert RANGE_TEXT == utc.SUPPORTED_RANGE
+
+
+async def test_an_import_line_longer_than_the_stream_buffer_is_rejected_not_a_500(api: Api) -> None:
+    await api.new_client("longline")
+    now = datetime.now(UTC)
+    good = list(EventFactory(seed=4).month({"longline": 2}, now - timedelta(1), now))
+    huge = b'{"pad": "' + b"x" * 300_000 + b'"}'
+    payload = b"\n".join([orjson.dumps(good[0]), huge, orjson.dumps(good[1])])
+    status, body = await api.admin("POST", "/events/import", data=payload)
+    assert status == 200, body
+    assert (body["inserted"], body["rejected"]) == (2, 1)
+    assert body["rejections"][0]["line"] == 2
+
+
+async def test_metadata_deeper_than_the_encoder_allows_is_a_422(api: Api) -> None:
+    await api.new_client("deepmeta")
+    now = datetime.now(UTC)
+    good, bad = list(EventFactory(seed=6).month({"deepmeta": 2}, now - timedelta(1), now))
+    # Deeper than any JSON encoder here writes (so built as text), shallower than parsers read.
+    deep = b'{"a":' * 300 + b"{}" + b"}" * 300
+    bad_json = orjson.dumps({**bad, "request_metadata": "DEEP"}).replace(b'"DEEP"', deep)
+    async with api.session.post(
+        f"{api.base_url}/ingest/v1/events",
+        data=b"[" + orjson.dumps(good) + b"," + bad_json + b"]",
+        headers={"Authorization": "Bearer ingest-secret"},
+    ) as response:
+        assert response.status == 422, await response.text()
+        body = await response.json()
+    assert [p["loc"][:2] for p in body["detail"]] == [["body", 1]]
+    status, imported = await api.admin(
+        "POST", "/events/import", data=orjson.dumps(good) + b"\n" + bad_json
+    )
+    assert status == 200, imported
+    assert (imported["inserted"], imported["rejected"]) == (1, 1)
