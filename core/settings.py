@@ -115,7 +115,7 @@ class ApiSettings(BaseSettings):
     # Storage lookups at once for API keys not yet seen valid on this replica, and how many
     # more may wait: a flood of wrong keys cannot take the storage pool or the thread pool.
     auth_lookup_concurrency: int = Field(default=2, ge=1)
-    auth_lookup_queue: int = Field(default=64, ge=0)
+    auth_lookup_queue: int = Field(default=512, ge=0)
 
     @property
     def base_url(self) -> str:

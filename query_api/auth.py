@@ -72,8 +72,8 @@ class AuthGuard:
     ) -> T:
         """``answer(client_id)`` in a worker thread once ``api_key`` authenticated.
 
-        The key lookup and the answer share one thread hop. Raises Unauthorized, or
-        TooManyRequests when the address or key id failed too often.
+        For a known key the lookup (a cached row) and the answer share one thread hop.
+        Raises Unauthorized, or TooManyRequests when the address or key id failed too often.
         """
         addr = address or _UNKNOWN_ADDRESS
         key_id = key_id_of(api_key)
@@ -84,13 +84,16 @@ class AuthGuard:
             client_id = self.tenants.authenticate(api_key)
             return _FAILED if client_id is None else answer(client_id)
 
-        if self._is_known(key_id):
-            result = await asyncio.to_thread(run)
-        else:
+        if not self._is_known(key_id):
             wait = self.addresses.retry_after(addr)
             if wait:
                 raise TooManyRequests("too many failed authentications", wait)
-            result = await self._gated(run)
+            # Only the lookup is gated, not the answer: once the key is found valid, its
+            # queries run like any known key's (the store caches its row meanwhile).
+            if await self._gated(lambda: self.tenants.authenticate(api_key)) is None:
+                self._refuse(addr, key_id if self._recent(key_id) else None, _BAD_KEY)
+            self._remember(key_id)
+        result = await asyncio.to_thread(run)
         if isinstance(result, _Failed):
             # Failures count per key id only for ids that are real (seen valid recently).
             self._refuse(addr, key_id if self._recent(key_id) else None, _BAD_KEY)
