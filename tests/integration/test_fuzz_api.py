@@ -15,10 +15,12 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import uuid
 import zlib
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import orjson
 import pytest
@@ -36,7 +38,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from core.pricing import load_catalog
-from core.settings import ApiSettings, Settings
+from core.settings import ApiSettings, ClickHouseSettings, Settings
 from ingest.synthetic import EventFactory
 from query_api import contract
 from query_api.app import create_app
@@ -44,6 +46,7 @@ from query_api.http import Services
 from query_api.openapi import build_openapi
 from query_api.reports import BillingReports
 from storage.clickhouse import ClickHouseStorage
+from storage.clickhouse.migrate import migrate
 from storage.clickhouse.pool import ClickHousePool
 
 EXAMPLES = int(os.environ.get("LLMHUB_FUZZ_EXAMPLES", "15"))
@@ -110,8 +113,12 @@ class Loaded:
         self.session = requests.Session()
 
 
-@pytest.fixture
-def live(settings: Settings, pool: ClickHousePool) -> Iterator[Loaded]:
+@pytest.fixture(scope="module")
+def live(engine_dir: Path, clickhouse_url: str) -> Iterator[Loaded]:
+    # One service and one data set for every case of this module: fuzzing reads only.
+    ch = ClickHouseSettings(
+        url=clickhouse_url, data_dir=engine_dir, database=f"t_fuzz_{uuid.uuid4().hex[:10]}"
+    )
     # Random keys fail on most requests: a high allowance keeps the fuzz on the operations
     # (the limits have their own tests); the gate and everything else are as in production.
     api = ApiSettings(
@@ -119,21 +126,30 @@ def live(settings: Settings, pool: ClickHousePool) -> Iterator[Loaded]:
         auth_failure_burst=1_000_000,
         auth_failures_per_minute=1_000_000,
     )
-    config = settings.model_copy(update={"api": api})
+    pool = ClickHousePool(ch)
+    migrate(pool)
     storage = ClickHouseStorage(pool, load_catalog())
-    services = Services(settings=config, storage=storage, reports=BillingReports(storage))
-    with LiveService(services) as service:
-        admin = {"Authorization": "Bearer fuzz-admin"}
-        url = f"{service.base_url}/admin/v1"
-        body = {"client_id": CLIENT, "name": "Fuzz", "monthly_budget_usd": "50"}
-        assert requests.post(f"{url}/clients", json=body, headers=admin, timeout=30).ok
-        key = requests.post(f"{url}/clients/{CLIENT}/keys", json={}, headers=admin, timeout=30)
-        now = datetime.now(UTC)
-        events = list(EventFactory(seed=41).month({CLIENT: 300}, now - timedelta(40), now))
-        lines = b"\n".join(orjson.dumps(e) for e in events)
-        imported = requests.post(f"{url}/events/import", data=lines, headers=admin, timeout=60)
-        assert imported.json()["inserted"] == len(events), imported.text
-        yield Loaded(service.base_url, key.json()["api_key"], [e["event_id"] for e in events])
+    services = Services(
+        settings=Settings(clickhouse=ch, api=api),
+        storage=storage,
+        reports=BillingReports(storage),
+    )
+    try:
+        with LiveService(services) as service:
+            admin = {"Authorization": "Bearer fuzz-admin"}
+            url = f"{service.base_url}/admin/v1"
+            body = {"client_id": CLIENT, "name": "Fuzz", "monthly_budget_usd": "50"}
+            assert requests.post(f"{url}/clients", json=body, headers=admin, timeout=30).ok
+            key = requests.post(f"{url}/clients/{CLIENT}/keys", json={}, headers=admin, timeout=30)
+            now = datetime.now(UTC)
+            events = list(EventFactory(seed=41).month({CLIENT: 300}, now - timedelta(40), now))
+            lines = b"\n".join(orjson.dumps(e) for e in events)
+            imported = requests.post(f"{url}/events/import", data=lines, headers=admin, timeout=60)
+            assert imported.json()["inserted"] == len(events), imported.text
+            yield Loaded(service.base_url, key.json()["api_key"], [e["event_id"] for e in events])
+    finally:
+        pool.command(f"DROP DATABASE IF EXISTS {pool.database}")
+        pool.close()
 
 
 def _pick(case: schemathesis.Case, modulo: int) -> int:
