@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: setup assets browser run test lint typecheck unit kafka-start kafka-stop bench reliability clean
+.PHONY: setup assets browser run test lint typecheck unit kafka-start kafka-stop bench reliability fuzz clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,10 @@ bench: setup
 reliability: setup
 	bash deploy/kafka/kafka.sh install
 	$(BIN)/python -m tests.faults $(if $(QUICK),--quick,)
+
+## The API fuzzed from its OpenAPI document, long run (make test runs 15 examples per case).
+fuzz: setup
+	LLMHUB_FUZZ_EXAMPLES=$${LLMHUB_FUZZ_EXAMPLES:-400} $(BIN)/pytest -q -s tests/integration/test_fuzz_api.py
 
 kafka-start:
 	bash deploy/kafka/kafka.sh start

@@ -138,6 +138,14 @@ class ApiSettings(BaseSettings):
     sql_max_execution_s: float = Field(default=30.0, gt=0, le=3600)
     sql_max_result_rows: int = Field(default=100_000, ge=1)
     sql_max_result_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    # Failed authentications (wrong API key, admin or ingest token) allowed at once per source
+    # address and per key id, then this many a minute; beyond that: 429 with Retry-After.
+    auth_failure_burst: int = Field(default=20, ge=1)
+    auth_failures_per_minute: float = Field(default=10.0, gt=0)
+    # Storage lookups at once for API keys not yet seen valid on this replica, and how many
+    # more may wait: a flood of wrong keys cannot take the storage pool or the thread pool.
+    auth_lookup_concurrency: int = Field(default=2, ge=1)
+    auth_lookup_queue: int = Field(default=512, ge=0)
 
     @property
     def base_url(self) -> str:

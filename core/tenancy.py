@@ -19,8 +19,13 @@ from core.errors import Problem, ValidationFailed, problem
 
 DEFAULT_THRESHOLDS = (50, 80, 100)
 MAX_BUDGET_USD = Decimal(10**9)
-# Client ids appear in URL paths of the admin API and in storage keys: a safe alphabet only.
-CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$")
+# Alert thresholds: percentages of the budget, at most this many (an empty list: no alerts).
+MIN_THRESHOLD, MAX_THRESHOLD, MAX_THRESHOLDS = 1, 1000, 20
+# Client ids appear in URL paths of the admin API (one path segment each, used verbatim by
+# the admin CLI) and in storage keys: a safe alphabet only, no "/".
+CLIENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+CLIENT_ID_RE = re.compile(CLIENT_ID_PATTERN)
+CLIENT_ID_RULE = "1 to 64 characters: letters, digits and _.:- (starting with a letter or digit)"
 _KEY_PREFIX = "llmh"
 _KEY_RE = re.compile(r"^llmh_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 
@@ -57,7 +62,7 @@ def new_key() -> tuple[str, str]:
 
 def key_id_of(key: str) -> str | None:
     """The key id inside a well-formed key, or None."""
-    match = _KEY_RE.match(key)
+    match = _KEY_RE.fullmatch(key)
     return match.group(1) if match else None
 
 
@@ -66,10 +71,9 @@ def key_hash(key: str) -> str:
 
 
 def client_id_problems(client_id: str) -> list[Problem]:
-    if CLIENT_ID_RE.match(client_id):
+    if CLIENT_ID_RE.fullmatch(client_id):
         return []
-    msg = "1 to 64 characters: letters, digits and _.:/- (starting with a letter or digit)"
-    return [problem(["client_id"], msg, "pattern")]
+    return [problem(["client_id"], CLIENT_ID_RULE, "pattern")]
 
 
 def check_budget(budget: Decimal | None, thresholds: tuple[int, ...] | list[int]) -> None:
@@ -79,8 +83,13 @@ def check_budget(budget: Decimal | None, thresholds: tuple[int, ...] | list[int]
         errors.append(problem(["monthly_budget_usd"], "must be between 0 and 1e9", "range"))
     elif budget is not None and budget.as_tuple().exponent < -9:  # type: ignore[operator]
         errors.append(problem(["monthly_budget_usd"], "at most 9 decimal places", "precision"))
-    if not thresholds or any(not 1 <= t <= 1000 for t in thresholds):
-        msg = "needs at least one percentage, each between 1 and 1000"
+    if len(thresholds) > MAX_THRESHOLDS or any(
+        not MIN_THRESHOLD <= t <= MAX_THRESHOLD for t in thresholds
+    ):
+        msg = (
+            f"at most {MAX_THRESHOLDS} percentages, each between {MIN_THRESHOLD} and "
+            f"{MAX_THRESHOLD} (an empty list: no alerts)"
+        )
         errors.append(problem(["alert_thresholds"], msg, "range"))
     if errors:
         raise ValidationFailed(errors)

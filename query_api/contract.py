@@ -7,10 +7,12 @@ both built from this table, so they cannot drift apart.
 
 from __future__ import annotations
 
-import uuid
+import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator
 
 from core import utc
 from core.calendar import GroupBy
@@ -23,12 +25,37 @@ MAX_BUCKETS = 10_000
 API_KEY = Param("x-api-key", "header", str, {"type": "string"})
 
 
+# A bare number would be read as Unix seconds (or milliseconds): "20260101" as 1970-08-23.
+_NUMBER = re.compile(r"\s*[-+]?[0-9._]+\s*")
+
+
+def _not_a_number(value: Any) -> Any:
+    if isinstance(value, str | int | float) and _NUMBER.fullmatch(str(value)):
+        raise ValueError(
+            "must be an ISO 8601 date-time such as 2026-01-31T00:00:00Z (numbers are not read "
+            "as Unix times)"
+        )
+    return value
+
+
+def _within_supported_range(value: datetime) -> datetime:
+    if not utc.supported(value):
+        raise ValueError(f"must be from {utc.SUPPORTED_RANGE} (inclusive, UTC)")
+    return value
+
+
+# A period bound: an ISO 8601 date-time (naive = UTC) within what storage and the calendar hold.
+PeriodBound = Annotated[
+    datetime, BeforeValidator(_not_a_number), AfterValidator(_within_supported_range)
+]
+
+
 def _dates(start_desc: str = "", end_desc: str = "") -> list[Param]:
     return [
         Param(
             "start_date",
             "query",
-            datetime | None,
+            PeriodBound,  # absent: None (defaults are not validated)
             {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "null"}]},
             default=None,
             description=start_desc,
@@ -36,7 +63,7 @@ def _dates(start_desc: str = "", end_desc: str = "") -> list[Param]:
         Param(
             "end_date",
             "query",
-            datetime | None,
+            PeriodBound,  # absent: None (defaults are not validated)
             {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "null"}]},
             default=None,
             description=end_desc,
@@ -45,9 +72,10 @@ def _dates(start_desc: str = "", end_desc: str = "") -> list[Param]:
 
 
 def _period_order(values: dict[str, Any]) -> list[tuple[str, str]]:
+    # Equal bounds are an empty period (half-open [start, end)): a valid question, zero answer.
     start, end = values.get("start_date"), values.get("end_date")
-    if start is not None and end is not None and utc.aware(start) >= utc.aware(end):
-        return [("end_date", "end_date must be later than start_date")]
+    if start is not None and end is not None and utc.aware(start) > utc.aware(end):
+        return [("end_date", "end_date must not be earlier than start_date")]
     return []
 
 
@@ -64,14 +92,6 @@ def _log_page(values: dict[str, Any]) -> list[tuple[str, str]]:
     if "offset" in values and not 0 <= values["offset"] <= MAX_LOG_OFFSET:
         problems.append(("offset", f"must be between 0 and {MAX_LOG_OFFSET}"))
     return problems
-
-
-def _log_id(values: dict[str, Any]) -> list[tuple[str, str]]:
-    try:
-        uuid.UUID(values["log_id"])
-    except ValueError:
-        return [("log_id", "must be a UUID (the log_id of a call)")]
-    return []
 
 
 @dataclass(frozen=True)
@@ -103,7 +123,7 @@ SUMMARY = Operation(
                 "group_by",
                 "query",
                 str,
-                {"type": "string"},
+                {"type": "string", "enum": list(GroupBy)},
                 default="day",
                 description="Group by: hour, day, month",
             ),
@@ -150,8 +170,22 @@ LOGS = Operation(
     ParamSet(
         [
             API_KEY,
-            Param("limit", "query", int, {"type": "integer"}, 100, "Number of logs to return"),
-            Param("offset", "query", int, {"type": "integer"}, 0, "Offset for pagination"),
+            Param(
+                "limit",
+                "query",
+                int,
+                {"type": "integer", "minimum": 1, "maximum": MAX_LOG_LIMIT},
+                100,
+                "Number of logs to return",
+            ),
+            Param(
+                "offset",
+                "query",
+                int,
+                {"type": "integer", "minimum": 0, "maximum": MAX_LOG_OFFSET},
+                0,
+                "Offset for pagination",
+            ),
             Param("provider", "query", str | None, _OPTIONAL_STR, None, "Filter by provider"),
             Param("endpoint", "query", str | None, _OPTIONAL_STR, None, "Filter by endpoint"),
             Param(
@@ -172,7 +206,7 @@ LOG_DETAILS = Operation(
     "/api/v1/llm/billing/logs/{log_id}",
     "Get Log Details",
     "Get detailed information for a specific log entry\n\nIncludes request/response metadata.",
-    ParamSet([Param("log_id", "path", str, {"type": "string"}), API_KEY], checks=(_log_id,)),
+    ParamSet([Param("log_id", "path", str, {"type": "string"}), API_KEY]),
 )
 
 OPERATIONS: tuple[Operation, ...] = (

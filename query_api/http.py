@@ -7,10 +7,10 @@ way. Routes import this module; nothing here imports a route.
 
 from __future__ import annotations
 
-import hmac
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
@@ -31,6 +31,7 @@ from core.errors import (
     problem,
 )
 from core.settings import Settings
+from query_api.auth import AuthGuard
 from query_api.reports import BillingReports
 from storage import Storage
 
@@ -81,6 +82,10 @@ class Services:
     # Set by the entry point when a broker is configured / a sink runs in this process.
     publisher: Publisher | None = None
     ingest: IngestStatus | None = None
+    guard: AuthGuard = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.guard = AuthGuard(self.storage.tenants, self.settings.api)
 
     @property
     def limits(self) -> Limits:
@@ -100,25 +105,33 @@ def json_response(body: BaseModel | dict[str, Any], status: int = 200) -> web.Re
 
 
 def require_bearer(request: web.Request, token: SecretStr | None, what: str, env: str) -> None:
-    """Check ``Authorization: Bearer <token>`` in constant time; 403 when ``what`` is off."""
-    if token is None:
-        raise Forbidden(f"{what} disabled: set {env}")
-    given = request.headers.get("Authorization", "").encode()
-    if not hmac.compare_digest(given, f"Bearer {token.get_secret_value()}".encode()):
-        raise Unauthorized(f"{what} token missing or wrong")
+    """Check ``Authorization: Bearer <token>``: 401/429 when wrong, 403 when ``what`` is off."""
+    request.app[SERVICES].guard.bearer(
+        request.headers.get("Authorization"), token, request.remote, what, env
+    )
 
 
 def has_bearer(request: web.Request, token: SecretStr | None) -> bool:
-    """True when the request carries ``Authorization: Bearer <token>`` (constant time)."""
+    """True when the request carries ``Authorization: Bearer <token>`` (constant time).
+
+    For optional details (health): a wrong or missing token is not a failure to count.
+    """
     if token is None:
         return False
-    given = request.headers.get("Authorization", "").encode()
-    return hmac.compare_digest(given, f"Bearer {token.get_secret_value()}".encode())
+    scheme, _, given = request.headers.get("Authorization", "").strip().partition(" ")
+    # Headers may hold undecodable bytes: compare bytes, never raise.
+    expected = token.get_secret_value().encode("utf-8", "replace")
+    matches = hmac.compare_digest(given.strip().encode("utf-8", "replace"), expected)
+    return scheme.lower() == "bearer" and matches
 
 
-async def read_json(request: web.Request, model: type[BaseModel]) -> Any:
-    """The request body validated by ``model``; 422 naming every problem otherwise."""
-    raw = await request.read()
+# Bodies up to this size are parsed and validated on the event loop; larger ones in a thread,
+# so one large body does not stall every other request.
+INLINE_BODY_BYTES = 64 * 1024
+
+
+def parse_json(raw: bytes, model: type[BaseModel]) -> Any:
+    """``raw`` validated by ``model``; 422 naming every problem otherwise."""
     try:
         data = orjson.loads(raw or b"{}")
     except orjson.JSONDecodeError as exc:
@@ -134,6 +147,14 @@ async def read_json(request: web.Request, model: type[BaseModel]) -> Any:
                 for e in exc.errors(include_url=False, include_input=False)
             ]
         ) from exc
+
+
+async def read_json(request: web.Request, model: type[BaseModel]) -> Any:
+    """The request body validated by ``model``; 422 naming every problem otherwise."""
+    raw = await request.read()
+    if len(raw) <= INLINE_BODY_BYTES:
+        return parse_json(raw, model)
+    return await asyncio.to_thread(parse_json, raw, model)
 
 
 _STATUS: dict[type[LlmhubError], int] = {

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
+from core import utc
 from query_api import bodies
 from query_api.contract import OPERATIONS, Operation
 
@@ -26,6 +27,47 @@ _COMPONENTS = (
     bodies.LogDetailResponse,
     bodies.HTTPValidationError,
 )
+
+
+# Declared here rather than on each operation: a security requirement or a 401/404/429 entry
+# in an operation's responses changes the generated client's docs, which must stay the
+# seed's BillingApi byte for byte (tests/integration/test_generated_client.py). Every seed
+# operation can answer 401 and 429; log details also 404.
+SECURITY_SCHEMES = {
+    "APIKeyHeader": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "x-api-key",
+        "description": "A client's API key, llmh_<key_id>_<secret>.",
+    }
+}
+_DETAIL = {
+    "application/json": {
+        "schema": {
+            "type": "object",
+            "properties": {"detail": {"type": "string"}},
+            "required": ["detail"],
+        }
+    }
+}
+ERROR_RESPONSES: dict[str, dict[str, Any]] = {
+    "401": {"description": "Missing, unknown or revoked API key", "content": _DETAIL},
+    "404": {
+        "description": "No such log for this client (unknown, or another client's)",
+        "content": _DETAIL,
+    },
+    "429": {
+        "description": "Too many failed authentications from this address or for this key",
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds to wait before trying again",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        },
+        "content": _DETAIL,
+    },
+}
+_RESPONSE_NAMES = {"401": "Unauthorized", "404": "NotFound", "429": "TooManyRequests"}
 
 
 def _operation(op: Operation) -> dict[str, Any]:
@@ -70,10 +112,17 @@ def build_openapi(server_url: str | None = None) -> dict[str, Any]:
             "title": "llmhub billing API",
             "version": "1.0.0",
             "description": "Usage and cost of LLM calls per client. Authenticate with the "
-            "`x-api-key` header. Money is a decimal string in USD with 9 places.",
+            "`x-api-key` header (security scheme `APIKeyHeader`). Money is a decimal string in "
+            "USD with 9 places. Besides 200 and 422 every operation can answer 401 and 429 "
+            "(with `Retry-After`), log details also 404: see `components.responses`. Period "
+            f"bounds must lie from {utc.SUPPORTED_RANGE}.",
         },
         "paths": paths,
-        "components": {"schemas": schemas.get("$defs", {})},
+        "components": {
+            "schemas": schemas.get("$defs", {}),
+            "responses": {_RESPONSE_NAMES[code]: r for code, r in ERROR_RESPONSES.items()},
+            "securitySchemes": SECURITY_SCHEMES,
+        },
     }
     if server_url:
         doc["servers"] = [{"url": server_url}]

@@ -8,30 +8,75 @@ from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, field_validator
 
-from core.tenancy import DEFAULT_THRESHOLDS, ApiKey, Client
+from core.money import money
+from core.tenancy import (
+    CLIENT_ID_RULE,
+    DEFAULT_THRESHOLDS,
+    MAX_BUDGET_USD,
+    MAX_THRESHOLD,
+    MAX_THRESHOLDS,
+    MIN_THRESHOLD,
+    ApiKey,
+    Client,
+    client_id_problems,
+)
 from query_api.http import SERVICES, Services, json_response, read_json, require_bearer
 
 PREFIX = "/admin/v1"
 
+# The rules of core.tenancy, declared so one 422 names every problem of a body at once
+# (the store checks them again). A JSON number or a decimal string both give a Decimal.
+Budget = Annotated[
+    Decimal,
+    Field(ge=0, le=MAX_BUDGET_USD, decimal_places=9, allow_inf_nan=False),
+]
+Thresholds = Annotated[
+    list[Annotated[StrictInt, Field(ge=MIN_THRESHOLD, le=MAX_THRESHOLD)]],
+    Field(max_length=MAX_THRESHOLDS),
+]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+def _client_id(value: str) -> str:
+    if client_id_problems(value):
+        raise ValueError(CLIENT_ID_RULE)
+    return value
+
+
+ClientId = Annotated[str, AfterValidator(_client_id)]
+
 
 class NewClient(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    client_id: str = Field(min_length=1, max_length=64)
-    name: str = Field(min_length=1, max_length=200)
-    monthly_budget_usd: Decimal | None = Field(default=None, ge=0)
-    alert_thresholds: list[int] = Field(default_factory=lambda: list(DEFAULT_THRESHOLDS))
+    client_id: ClientId
+    name: Name
+    monthly_budget_usd: Budget | None = None
+    alert_thresholds: Thresholds = Field(default_factory=lambda: list(DEFAULT_THRESHOLDS))
 
 
 class ClientUpdate(BaseModel):
+    """Fields left out stay as they are; ``monthly_budget_usd: null`` removes the budget.
+
+    0 and [] are values (a zero budget, no alerts), never "unchanged".
+    """
+
     model_config = ConfigDict(extra="forbid")
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    monthly_budget_usd: Decimal | None = Field(default=None, ge=0)
-    alert_thresholds: list[int] | None = None
+    name: Name | None = None
+    monthly_budget_usd: Budget | None = None
+    alert_thresholds: Thresholds | None = None
+
+    @field_validator("name", "alert_thresholds", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        # Runs only on fields that were sent: null here is a mistake, not "unchanged".
+        if value is None:
+            raise ValueError("cannot be null (leave the field out to keep it)")
+        return value
 
 
 class NewKey(BaseModel):
@@ -51,8 +96,9 @@ def client_body(client: Client) -> dict[str, Any]:
     return {
         "client_id": client.client_id,
         "name": client.name,
+        # Money as everywhere: a 9-place decimal string ("0E-9" is what str() made of zero).
         "monthly_budget_usd": (
-            str(client.monthly_budget_usd) if client.monthly_budget_usd is not None else None
+            money(client.monthly_budget_usd) if client.monthly_budget_usd is not None else None
         ),
         "alert_thresholds": list(client.alert_thresholds),
         "created_at": client.created_at,
@@ -106,7 +152,9 @@ async def update_client(request: web.Request) -> web.Response:
             name=body.name,
             monthly_budget_usd=body.monthly_budget_usd,
             clear_budget="monthly_budget_usd" in fields and body.monthly_budget_usd is None,
-            alert_thresholds=tuple(body.alert_thresholds) if body.alert_thresholds else None,
+            alert_thresholds=(
+                tuple(body.alert_thresholds) if body.alert_thresholds is not None else None
+            ),
         )
     )
     return json_response(client_body(client))

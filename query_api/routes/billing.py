@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -13,7 +12,7 @@ from pydantic import BaseModel
 
 from core import utc
 from core.calendar import GroupBy
-from core.errors import Unauthorized, ValidationFailed, problem
+from core.errors import NotFound, ValidationFailed, problem
 from query_api import contract
 from query_api.http import SERVICES, Services, json_response
 from storage import LogFilter
@@ -25,15 +24,16 @@ Answer = Callable[[Services, str, dict[str, Any]], BaseModel]
 
 def _period(s: Services, values: dict[str, Any]) -> tuple[datetime, datetime]:
     end = utc.aware(values["end_date"]) if values.get("end_date") else s.reports.clock()
-    start = utc.aware(values["start_date"]) if values.get("start_date") else end - DEFAULT_PERIOD
-    if start >= end:
-        # Only one bound given and it lands on the wrong side of the default other bound.
-        msg = (
-            "start_date must be earlier than end_date (end defaults to now, "
-            "start to 30 days before end)"
-        )
-        name = "start_date" if values.get("start_date") else "end_date"
-        raise ValidationFailed([problem(["query", name], msg, "value_error")])
+    # The default start never reaches before the earliest time storage can hold.
+    start = (
+        utc.aware(values["start_date"])
+        if values.get("start_date")
+        else max(end - DEFAULT_PERIOD, utc.EARLIEST)
+    )
+    if start > end:
+        # Only start_date given, and it is in the future (end defaults to now).
+        msg = "start_date must not be later than end_date (end_date defaults to now)"
+        raise ValidationFailed([problem(["query", "start_date"], msg, "value_error")])
     return start, end
 
 
@@ -72,7 +72,12 @@ def _logs(s: Services, client_id: str, v: dict[str, Any]) -> BaseModel:
 
 
 def _log_details(s: Services, client_id: str, v: dict[str, Any]) -> BaseModel:
-    return s.reports.log_detail(client_id, uuid.UUID(v["log_id"]))
+    try:
+        log_id = uuid.UUID(v["log_id"])
+    except ValueError:
+        # No call has such an id: the same answer as an unknown or another client's id.
+        raise NotFound("log not found") from None
+    return s.reports.log_detail(client_id, log_id)
 
 
 ANSWERS: dict[str, Answer] = {
@@ -91,15 +96,12 @@ def _handler(op: contract.Operation) -> Callable[[web.Request], Any]:
     async def handle(request: web.Request) -> web.Response:
         values = op.params.parse(request.headers, request.query, request.match_info)
         services = request.app[SERVICES]
-
-        def run() -> BaseModel:
-            # Key lookup and queries in one worker thread: one hop off the event loop.
-            client_id = services.storage.tenants.authenticate(values["x-api-key"])
-            if client_id is None:
-                raise Unauthorized("invalid or revoked API key")
-            return answer(services, client_id, values)
-
-        return json_response(await asyncio.to_thread(run))
+        body = await services.guard.with_api_key(
+            values["x-api-key"],
+            request.remote,
+            lambda client_id: answer(services, client_id, values),
+        )
+        return json_response(body)
 
     handle.__name__ = op.operation_id
     return handle

@@ -109,6 +109,7 @@ class EventStore:
         try:
             table, unpriced = guard("prepare", build_table, fresh, self.catalog, source)
         except BaseException:
+            # Not prepared: these ids must not read as in progress (as duplicates) on a retry.
             with self._lock:
                 self._pending -= ids
             raise

@@ -43,7 +43,7 @@ class TenantStore:
     def __init__(self, pool: ClickHousePool, cache_ttl_s: float = CACHE_TTL_S) -> None:
         self.pool = pool
         self.db = pool.database
-        self._keys: TTLCache[str, str] = TTLCache(cache_ttl_s)
+        self._keys: TTLCache[str, tuple[ApiKey, str] | None] = TTLCache(cache_ttl_s)
         self._clients: TTLCache[str, Client | None] = TTLCache(cache_ttl_s)
 
     # -- clients -----------------------------------------------------------------------------
@@ -77,10 +77,15 @@ class TenantStore:
         alert_thresholds: tuple[int, ...] | None = None,
     ) -> Client:
         current = self.require_client(client_id)
-        budget = None if clear_budget else (monthly_budget_usd or current.monthly_budget_usd)
-        thresholds = tuple(sorted(set(alert_thresholds or current.alert_thresholds)))
+        # None means "unchanged"; 0, [] and "" are values (a zero budget, no alerts).
+        budget = current.monthly_budget_usd if monthly_budget_usd is None else monthly_budget_usd
+        if clear_budget:
+            budget = None
+        given = current.alert_thresholds if alert_thresholds is None else alert_thresholds
+        thresholds = tuple(sorted(set(given)))
         check_budget(budget, thresholds)
-        updated = Client(client_id, name or current.name, budget, thresholds, current.created_at)
+        new_name = current.name if name is None else name
+        updated = Client(client_id, new_name, budget, thresholds, current.created_at)
         self._write_client(updated, _now())
         self._clients.invalidate(client_id)
         return updated
@@ -149,7 +154,7 @@ class TenantStore:
             now = _now()
             info = ApiKey(info.key_id, info.client_id, info.label, info.created_at, now)
             self._write_key(info, stored_hash, now)
-        self._keys.invalidate()  # cached by key text, which is not kept: drop them all
+        self._keys.invalidate(key_id)
         return info
 
     def list_keys(self, client_id: str) -> list[ApiKey]:
@@ -164,28 +169,25 @@ class TenantStore:
     def authenticate(self, api_key: str) -> str | None:
         """The client a key belongs to, or None for a malformed, unknown or revoked key.
 
-        Valid keys are cached for CACHE_TTL_S; unknown ones are not (random keys must not
-        fill the cache), so a wrong key always costs a lookup.
+        Key rows are cached by key id for CACHE_TTL_S, so a key in use, right or wrong
+        secret, costs no query; ids that do not exist are not cached (random ids must not
+        fill the cache) and cost a lookup each: the API gates those (query_api.auth).
         """
-        client_id = self._keys.get_or_load(api_key, lambda: self._authenticate(api_key) or "")
-        if not client_id:
-            self._keys.invalidate(api_key)
-            return None
-        return client_id
-
-    def cached_client(self, client_id: str) -> Client | None:
-        """get_client, remembered for CACHE_TTL_S (read on every current-month request)."""
-        return self._clients.get_or_load(client_id, lambda: self.get_client(client_id))
-
-    def _authenticate(self, api_key: str) -> str | None:
         key_id = key_id_of(api_key)
-        row = self._key_row(key_id) if key_id is not None else None
+        if key_id is None:
+            return None
+        row = self._keys.get_or_load(key_id, lambda: self._key_row(key_id))
         if row is None:
+            self._keys.invalidate(key_id)
             return None
         info, stored_hash = row
         if not hmac.compare_digest(stored_hash, key_hash(api_key)) or info.revoked_at is not None:
             return None
         return info.client_id
+
+    def cached_client(self, client_id: str) -> Client | None:
+        """get_client, remembered for CACHE_TTL_S (read on every current-month request)."""
+        return self._clients.get_or_load(client_id, lambda: self.get_client(client_id))
 
     def _key_row(self, key_id: str) -> tuple[ApiKey, str] | None:
         rows = self.pool.query_rows(

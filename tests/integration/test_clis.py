@@ -50,7 +50,8 @@ async def test_admin_cli_manages_clients_keys_budgets_and_imports(api: Api, tmp_
         "--thresholds",
         "25,90",
     )
-    assert created["monthly_budget_usd"] == "12.5" and created["alert_thresholds"] == [25, 90]
+    assert created["monthly_budget_usd"] == "12.500000000"
+    assert created["alert_thresholds"] == [25, 90]
     issued = await admin(api, "issue-key", "cli-co", "--label", "ci")
     key = issued["api_key"]
     assert (await api.get("/api/v1/llm/billing/usage/current-month", key))[0] == 200
@@ -63,7 +64,7 @@ async def test_admin_cli_manages_clients_keys_budgets_and_imports(api: Api, tmp_
     assert (imported["inserted"], imported["rejected"]) == (40, 1)
 
     budget = await admin(api, "set-budget", "cli-co", "99")
-    assert budget["monthly_budget_usd"] == "99"
+    assert budget["monthly_budget_usd"] == "99.000000000"
     cleared = await admin(api, "set-budget", "cli-co", "--clear")
     assert cleared["monthly_budget_usd"] is None
     listed = await admin(api, "list-keys", "cli-co")

@@ -357,6 +357,8 @@ with llmhub_generated.ApiClient(llmhub_generated.Configuration(host=HOST)) as cl
                 "class": type(exc).__name__,
                 "body": json.loads(exc.body),
             }}
+        except ValueError as exc:  # refused by the client itself (bounds in the document)
+            results[name] = {{"status": None, "class": type(exc).__name__}}
         else:
             results[name] = {{"status": None}}
 print(json.dumps(results))
@@ -371,13 +373,19 @@ async def test_generated_client_surfaces_validation_errors(
     returncode, output = await run_python(code, generated, tmp_path)
     assert returncode == 0, output
     results = json.loads(output.strip().splitlines()[-1])
+    # The document declares limit's bounds, so the generated client refuses limit=0 itself.
+    assert results["limit"] == {"status": None, "class": "ValidationError"}, results["limit"]
     for name, loc in {
         "group_by": ["query", "group_by"],
-        "limit": ["query", "limit"],
-        "log_id": ["path", "log_id"],
         "period": ["query", "end_date"],
     }.items():
         result = results[name]
         assert (result["status"], result["class"]) == (422, "UnprocessableEntityException"), result
         assert [e["loc"] for e in result["body"]["detail"]] == [loc], result
     assert results["bad_key"]["status"] == 401, results["bad_key"]
+    # A log id of any shape that names no call of this client: 404, as for any unknown id.
+    assert results["log_id"] == {
+        "status": 404,
+        "class": "NotFoundException",
+        "body": {"detail": "Not Found"},
+    }
