@@ -8,6 +8,7 @@ way. Routes import this module; nothing here imports a route.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
