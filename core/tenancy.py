@@ -16,11 +16,13 @@ from datetime import datetime
 from decimal import Decimal
 
 from core.errors import Problem, ValidationFailed, problem
+from schemas.wire import CLIENT_ID_PATTERN, NAME_MAX_LENGTH
 
 DEFAULT_THRESHOLDS = (50, 80, 100)
 MAX_BUDGET_USD = Decimal(10**9)
-# Client ids appear in URL paths of the admin API and in storage keys: a safe alphabet only.
-CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$")
+# Client ids appear in URL paths of the admin API and in storage keys: a safe alphabet only,
+# the very rule events are judged by (schemas.wire), so every client can receive events.
+CLIENT_ID_RE = re.compile(CLIENT_ID_PATTERN.removeprefix("^").removesuffix("$"))
 _KEY_PREFIX = "llmh"
 _KEY_RE = re.compile(r"^llmh_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 
@@ -66,9 +68,9 @@ def key_hash(key: str) -> str:
 
 
 def client_id_problems(client_id: str) -> list[Problem]:
-    if CLIENT_ID_RE.match(client_id):
+    if len(client_id) <= NAME_MAX_LENGTH and CLIENT_ID_RE.fullmatch(client_id):
         return []
-    msg = "1 to 64 characters: letters, digits and _.:/- (starting with a letter or digit)"
+    msg = "1 to 64 characters: letters, digits and _.:- (starting with a letter or digit)"
     return [problem(["client_id"], msg, "pattern")]
 
 
