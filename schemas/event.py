@@ -100,8 +100,18 @@ class GenerationEvent(BaseModel):
     )
     input_tokens: Tokens = Field(description="All prompt tokens, cached ones included.")
     output_tokens: Tokens = Field(description="All completion tokens, reasoning ones included.")
-    cached_input_tokens: Tokens = Field(default=0, description="Part of input_tokens cached.")
-    reasoning_tokens: Tokens = Field(default=0, description="Part of output_tokens reasoning.")
+    cached_input_tokens: Tokens = Field(
+        default=0,
+        description="Part of input_tokens served from the prompt cache: at most input_tokens "
+        "(x-partOf; JSON Schema cannot compare two fields).",
+        json_schema_extra={"x-partOf": "input_tokens"},
+    )
+    reasoning_tokens: Tokens = Field(
+        default=0,
+        description="Part of output_tokens spent on reasoning: at most output_tokens "
+        "(x-partOf; JSON Schema cannot compare two fields).",
+        json_schema_extra={"x-partOf": "output_tokens"},
+    )
     cost_usd: Annotated[Decimal | None, *COST] = Field(
         default=None,
         description="Provider-reported cost in USD (wins over the catalog); omit or null to "

@@ -17,8 +17,8 @@ Schema and pydantic's defaults differ, the rule here decides, and both sides fol
   computes cost in floating point keeps its call. A decimal string is exact: more than 9
   significant decimal places is refused, not rounded. Range 0 <= cost < 1e9 USD.
 - Metadata: any JSON object, nested at most :data:`MAX_METADATA_DEPTH` levels of arrays and
-  objects (the metadata object included), numbers within 64-bit integer range (beyond it a
-  number could not be stored exactly), at most 16 KiB once serialised (compact UTF-8 JSON).
+  objects (the metadata object included), numbers below 2^63 in magnitude (beyond it an
+  integer could not be stored exactly), at most 16 KiB once serialised (compact UTF-8 JSON).
 - Names (client, provider, model, endpoint): 1-64 characters from a safe alphabet; a client id
   leaves out ``/`` so it can sit in an admin URL path.
 
@@ -34,15 +34,17 @@ from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
-from pydantic import GetPydanticSchema, WithJsonSchema
+from pydantic import GetPydanticSchema, PlainSerializer, WithJsonSchema
 from pydantic_core import PydanticCustomError
 from pydantic_core import core_schema as cs
 
 UINT32_MAX = 2**32 - 1
-# Metadata numbers must fit a 64-bit integer (signed or unsigned): beyond that a number cannot
-# round-trip exactly through the stored JSON, so it is refused rather than changed.
-METADATA_NUMBER_MIN = -(2**63)
-METADATA_NUMBER_MAX = 2**64 - 1
+# Metadata numbers must be less than 2^63 in magnitude (a signed 64-bit integer, -2^63 left out):
+# beyond that an integer cannot round-trip exactly through the stored JSON (orjson reads it as
+# a double), so it is refused rather than changed. -2^63 itself is out because a parser may
+# round a larger negative integer to exactly that double.
+METADATA_NUMBER_MIN = -(2**63) + 1
+METADATA_NUMBER_MAX = 2**63 - 1
 # Nesting levels of arrays/objects, counting the metadata object itself. The JSON encoder
 # gives up at 255; a limit far below keeps every accepted value storable.
 MAX_METADATA_DEPTH = 16
@@ -199,8 +201,14 @@ def _cost(value: Any) -> Decimal | None:
     )
 
 
+def _cost_text(value: Decimal | None) -> str | None:
+    # Plain digits: str() would write a rounded zero as "0E-9", which no decimal string matches.
+    return None if value is None else format(value, "f")
+
+
 COST = (
     GetPydanticSchema(lambda _s, _h: cs.no_info_plain_validator_function(_cost)),
+    PlainSerializer(_cost_text, when_used="json"),
     WithJsonSchema(
         {
             "anyOf": [
@@ -228,7 +236,7 @@ def metadata_value_problem(value: object, depth: int = 1) -> str | None:
     if isinstance(value, int | float):
         if not METADATA_NUMBER_MIN <= value <= METADATA_NUMBER_MAX:  # NaN fails this too
             return (
-                f"holds the number {value!r}, outside the 64-bit range "
+                f"holds the number {value!r}, outside the accepted range "
                 f"[{METADATA_NUMBER_MIN}, {METADATA_NUMBER_MAX}]: send it as a string"
             )
         return None
