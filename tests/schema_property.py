@@ -144,12 +144,19 @@ def core_decoder(messages: Sequence[bytes | None]) -> Verdicts:
     """The Kafka sink's and the admin import's verdicts (core.decode.decode_batch)."""
     records = [SourceRecord(m, "t", 0, offset) for offset, m in enumerate(messages)]
     decoded = decode_batch(records, Limits())
-    found: dict[int, dict[int, bool]] = {i: {} for i in range(len(messages))}
+    found: dict[int, list[tuple[int, bool]]] = {i: [] for i in range(len(messages))}
+    # A batch message accepted whole (the fast path) reports its events in order, index -1.
     for a in decoded.accepted:
-        found[a.record.offset][a.record.index] = True
+        found[a.record.offset].append((a.record.index, True))
     for r in decoded.rejected:
-        found[r.record.offset][r.record.index] = False
-    return [[v for _, v in sorted(found[i].items())] for i in range(len(messages))]
+        found[r.record.offset].append((r.record.index, False))
+    out: Verdicts = []
+    for i in range(len(messages)):
+        pairs = found[i]
+        if len(pairs) > 1 and all(index == -1 for index, _ in pairs):
+            pairs = [(n, verdict) for n, (_, verdict) in enumerate(pairs)]
+        out.append([verdict for _, verdict in sorted(pairs, key=lambda p: p[0])])
+    return out
 
 
 def http_encoder(messages: Sequence[bytes | None]) -> Verdicts:
