@@ -142,12 +142,13 @@ def decode_message(record: SourceRecord, limits: Limits) -> list[Accepted | Reje
         for index, item in enumerate(data):
             try:
                 encoded = orjson.dumps(item)
-            except orjson.JSONEncodeError:  # too deep to write back: no schema allows it
+            except orjson.JSONEncodeError:
+                # Too deep to write back on its own (so certainly refused below): the dead
+                # letter carries the whole message, with this event's index.
                 part = SourceRecord(
                     record.value, record.topic, record.partition, record.offset, index
                 )
-                msg = "nested deeper than an event can be (see the metadata depth limit)"
-                outcomes.append(Rejection(part, INVALID_EVENT, [problem([], msg, "depth")]))
+                outcomes.append(_decode_event(part, item, limits, None))
                 continue
             part = SourceRecord(encoded, record.topic, record.partition, record.offset, index)
             outcomes.append(_decode_event(part, item, limits, encoded if large else None))
