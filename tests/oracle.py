@@ -30,8 +30,11 @@ def price_of(provider: str, model: str, day: date) -> dict[str, Any] | None:
 
 def cost(event: dict[str, Any]) -> Decimal | None:
     """Cost in USD, None when unpriced."""
-    if event.get("cost_usd") is not None:
-        return Decimal(str(event["cost_usd"]))
+    reported = event.get("cost_usd")
+    if isinstance(reported, float):  # a JSON number: its shortest form, half-even to the nano
+        return Decimal(repr(reported)).quantize(NANO, rounding=ROUND_HALF_EVEN)
+    if reported is not None:
+        return Decimal(str(reported))
     when = parse_time(event["occurred_at"])
     price = price_of(event["provider"], event["model"], when.date())
     if price is None:
