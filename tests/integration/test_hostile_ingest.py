@@ -38,11 +38,6 @@ HOSTILE = "hostile"
 TRANSPORTABLE = 1_000_000
 # Wide enough for every accepted date (2000-01-01+14:00 .. 2099-12-31-12:00).
 START, END = "1999-12-31T00:00:00Z", "2100-01-02T00:00:00Z"
-SPLIT_INSERTS = (
-    "needs the sink-failure branch (issue 8, sink failure model): a backfill touching more "
-    "than 100 monthly partitions is refused by ClickHouse (TOO_MANY_PARTS) when inserted as "
-    "one block, and the sink on main retries it forever"
-)
 
 
 def _records(split_inserts: bool) -> list[hostile.Hostile]:
@@ -152,7 +147,6 @@ async def test_hostile_corpus_amid_valid_traffic(
     await wait_for(lambda: _offsets_match(settings), 30, "committed offsets at the end")
 
 
-@pytest.mark.xfail(strict=True, reason=SPLIT_INSERTS)
 async def test_backfill_over_100_months_is_stored_without_stalling(
     pipeline: tuple[Api, Settings, IngestRuntime],  # noqa: F811
 ) -> None:
@@ -172,7 +166,7 @@ async def test_backfill_over_100_months_is_stored_without_stalling(
         await wait_for(_async(lambda: sink.stats.inserted >= total), 45, "backfill stored")
         await _assert_totals(api, keys, [*backfill.stored, *later])
     finally:
-        # On a sink that stalls, let the retried insert through so the worker can stop.
+        # Should a sink stall on it again, let the retried insert through so the worker stops.
         store: Any = api.services.storage.events
         original = store.pool.insert_arrow
 
