@@ -18,6 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 from core.errors import Problem, ValidationFailed, problem
 from core.settings import WorkerSettings
 from schemas.event import (
+    DEFAULT_MAX_BATCH_BYTES,
     DEFAULT_MAX_EVENT_BYTES,
     DEFAULT_MAX_METADATA_BYTES,
     SCHEMA_VERSION,
@@ -26,6 +27,8 @@ from schemas.event import (
 )
 
 # Reasons an event is refused; they travel with the event to the dead-letter topic.
+TOMBSTONE = "tombstone"  # a Kafka record with a null value
+EMPTY_VALUE = "empty_value"  # zero bytes
 INVALID_JSON = "invalid_json"
 NOT_AN_OBJECT = "not_an_object"
 OVERSIZED = "oversized"
@@ -41,7 +44,7 @@ class SourceRecord:
     holding one event.
     """
 
-    value: bytes
+    value: bytes | None  # None: a Kafka tombstone (any client can send one)
     topic: str = ""
     partition: int = -1
     offset: int = -1
@@ -80,7 +83,7 @@ class Limits:
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
     max_metadata_bytes: int = DEFAULT_MAX_METADATA_BYTES
     # A batch message may hold many events, up to Kafka's default message size.
-    max_message_bytes: int = 1024 * 1024
+    max_message_bytes: int = DEFAULT_MAX_BATCH_BYTES
 
     @classmethod
     def from_settings(cls, worker: WorkerSettings) -> Limits:
@@ -94,12 +97,30 @@ def _is_array(value: bytes) -> bool:
     return value.lstrip()[:1] == b"["
 
 
+def _no_value(record: SourceRecord) -> Rejection | None:
+    if record.value is None:
+        msg = "the record has a null value (a Kafka tombstone), not an event"
+        return Rejection(record, TOMBSTONE, [problem([], msg, "tombstone")])
+    if not record.value:
+        msg = "the record's value is empty (0 bytes), not an event"
+        return Rejection(record, EMPTY_VALUE, [problem([], msg, "empty")])
+    return None
+
+
+# orjson writes a number like 1e15 as 1000000000000000.0: metadata can serialise to at most
+# this many times its bytes as sent, so smaller events need no size check.
+_MAX_EXPANSION = 5
+
+
 def decode_message(record: SourceRecord, limits: Limits) -> list[Accepted | Rejection]:
     """Parse and validate one message: an event (JSON object) or a batch (array of them).
 
     Batches amortise the per-message cost of the consumer; each event in one is judged on
     its own, and a refused one is reported with its index and its own JSON.
     """
+    empty = _no_value(record)
+    if empty is not None or record.value is None:
+        return [empty] if empty is not None else []
     size = len(record.value)
     # A message of one event may be no larger than an event; a batch no larger than a message.
     limit = limits.max_message_bytes if _is_array(record.value) else limits.max_event_bytes
@@ -119,7 +140,16 @@ def decode_message(record: SourceRecord, limits: Limits) -> list[Accepted | Reje
         outcomes: list[Accepted | Rejection] = []
         large = len(record.value) > limits.max_event_bytes
         for index, item in enumerate(data):
-            encoded = orjson.dumps(item)
+            try:
+                encoded = orjson.dumps(item)
+            except orjson.JSONEncodeError:
+                # Too deep to write back on its own (so certainly refused below): the dead
+                # letter carries the whole message, with this event's index.
+                part = SourceRecord(
+                    record.value, record.topic, record.partition, record.offset, index
+                )
+                outcomes.append(_decode_event(part, item, limits, None))
+                continue
             part = SourceRecord(encoded, record.topic, record.partition, record.offset, index)
             outcomes.append(_decode_event(part, item, limits, encoded if large else None))
         if not data:
@@ -140,7 +170,7 @@ def _valid_batch(record: SourceRecord, limits: Limits) -> list[Accepted | Reject
     to check.
     """
     try:
-        events = _BATCH.validate_json(record.value)
+        events = _BATCH.validate_json(record.value or b"")
     except ValidationError:
         return None
     if not events:
@@ -148,7 +178,7 @@ def _valid_batch(record: SourceRecord, limits: Limits) -> list[Accepted | Reject
     cap = limits.max_metadata_bytes
     for event in events:
         for meta in (event.request_metadata, event.response_metadata):
-            if meta and len(orjson.dumps(meta, default=str)) > cap:
+            if meta and len(orjson.dumps(meta)) > cap:
                 return None
     return [Accepted(event, record) for event in events]
 
@@ -164,15 +194,18 @@ def _decode_event(
         msg = f"event must be a JSON object, got {type(data).__name__}"
         return Rejection(record, NOT_AN_OBJECT, [problem([], msg, "type")])
     version = data.get("schema_version", SCHEMA_VERSION)
-    if version != SCHEMA_VERSION:
+    # 1.0 is the JSON number 1 (as JSON Schema's "const": 1 says); true is not.
+    supported = not isinstance(version, bool) and isinstance(version, int | float)
+    if not supported or version != SCHEMA_VERSION:
         msg = f"schema_version {version!r} is not supported (this worker reads {SCHEMA_VERSION})"
         return Rejection(
             record, UNSUPPORTED_SCHEMA_VERSION, [problem(["schema_version"], msg, "version")]
         )
     # Metadata cannot outgrow the event carrying it: only large events need the size check.
+    assert record.value is not None
     errors = (
         metadata_problems(data, limits.max_metadata_bytes)
-        if len(record.value) > limits.max_metadata_bytes
+        if len(record.value) * _MAX_EXPANSION > limits.max_metadata_bytes
         else []
     )
     try:

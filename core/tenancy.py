@@ -16,15 +16,16 @@ from datetime import datetime
 from decimal import Decimal
 
 from core.errors import Problem, ValidationFailed, problem
+from schemas.wire import CLIENT_ID_PATTERN, NAME_MAX_LENGTH
 
 DEFAULT_THRESHOLDS = (50, 80, 100)
 MAX_BUDGET_USD = Decimal(10**9)
 # Alert thresholds: percentages of the budget, at most this many (an empty list: no alerts).
 MIN_THRESHOLD, MAX_THRESHOLD, MAX_THRESHOLDS = 1, 1000, 20
 # Client ids appear in URL paths of the admin API (one path segment each, used verbatim by
-# the admin CLI) and in storage keys: a safe alphabet only, no "/".
-CLIENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
-CLIENT_ID_RE = re.compile(CLIENT_ID_PATTERN)
+# the admin CLI) and in storage keys: the very rule events are judged by (schemas.wire), so
+# every client can receive events, and no "/".
+CLIENT_ID_RE = re.compile(CLIENT_ID_PATTERN.removeprefix("^").removesuffix("$"))
 CLIENT_ID_RULE = "1 to 64 characters: letters, digits and _.:- (starting with a letter or digit)"
 _KEY_PREFIX = "llmh"
 _KEY_RE = re.compile(r"^llmh_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
@@ -71,7 +72,7 @@ def key_hash(key: str) -> str:
 
 
 def client_id_problems(client_id: str) -> list[Problem]:
-    if CLIENT_ID_RE.fullmatch(client_id):
+    if len(client_id) <= NAME_MAX_LENGTH and CLIENT_ID_RE.fullmatch(client_id):
         return []
     return [problem(["client_id"], CLIENT_ID_RULE, "pattern")]
 

@@ -277,7 +277,8 @@ def decode_each(
 def _refusal(item: Accepted, batch: list[Accepted], exc: StorageRefused) -> Rejection:
     """The dead letter of one refused event: its own JSON and place when it came in an array."""
     record = item.record
-    if record.index == -1 and record.value.lstrip()[:1] == b"[":
+    # An accepted event always has a value (a tombstone is refused when decoded).
+    if record.index == -1 and record.value is not None and record.value.lstrip()[:1] == b"[":
         # The fast path kept the whole batch message: find this event's place and bytes.
         index = [i for i in batch if i.record is record].index(item)
         try:

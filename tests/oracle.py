@@ -28,10 +28,20 @@ def price_of(provider: str, model: str, day: date) -> dict[str, Any] | None:
     return max(rows, key=lambda r: r["effective_from"]) if rows else None
 
 
+def _counts(event: dict[str, Any]) -> dict[str, Any]:
+    """The event with whole-number counts as ints: JSON's 1200.0 is the integer 1200."""
+    names = ("input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens")
+    return {**event, **{k: int(event[k]) for k in (*names, "latency_ms") if k in event}}
+
+
 def cost(event: dict[str, Any]) -> Decimal | None:
     """Cost in USD, None when unpriced."""
-    if event.get("cost_usd") is not None:
-        return Decimal(str(event["cost_usd"]))
+    event = _counts(event)
+    reported = event.get("cost_usd")
+    if isinstance(reported, float):  # a JSON number: its shortest form, half-even to the nano
+        return Decimal(repr(reported)).quantize(NANO, rounding=ROUND_HALF_EVEN)
+    if reported is not None:
+        return Decimal(str(reported))
     when = parse_time(event["occurred_at"])
     price = price_of(event["provider"], event["model"], when.date())
     if price is None:
@@ -72,7 +82,7 @@ def totals(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
         "unpriced_calls": 0,
         "latency_sum": 0,
     }
-    for e in events:
+    for e in map(_counts, events):
         c = cost(e)
         out["cost_usd"] += c or Decimal(0)
         out["unpriced_calls"] += c is None

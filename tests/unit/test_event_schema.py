@@ -120,7 +120,7 @@ def test_oversized_is_refused_before_parsing() -> None:
     rejected(b"{" * 2000, OVERSIZED, limits)
 
 
-@pytest.mark.parametrize("version", [2, 0, "1"])
+@pytest.mark.parametrize("version", [2, 0, "1", True, None, 1.5])
 def test_unsupported_schema_version(version: Any) -> None:
     errors = rejected(valid(schema_version=version), UNSUPPORTED_SCHEMA_VERSION)
     assert locs(errors) == [["schema_version"]]
@@ -154,11 +154,33 @@ def test_parts_larger_than_their_totals() -> None:
     assert "reasoning_tokens exceeds output_tokens" in errors[0]["msg"]
 
 
-@pytest.mark.parametrize("cost", ["0.0000000001", "1.1234567891", 1e-10])
-def test_cost_finer_than_a_nano(cost: Any) -> None:
+# A decimal string is exact: finer than a nano-dollar it is refused, never rounded.
+@pytest.mark.parametrize("cost", ["0.0000000001", "1.1234567891"])
+def test_cost_string_finer_than_a_nano(cost: Any) -> None:
     errors = rejected(valid(cost_usd=cost), INVALID_EVENT)
     assert locs(errors) == [["cost_usd"]]
     assert "9 decimal places" in errors[0]["msg"]
+
+
+# A JSON number is a double: rounded half-even to the nano-dollar, so a producer computing
+# cost in floating point keeps its call (it used to be dead-lettered).
+@pytest.mark.parametrize(
+    ("cost", "expected"),
+    [
+        (1e-10, Decimal("0")),
+        (0.0000000015, Decimal("0.000000002")),  # half: to even
+        (0.0000000025, Decimal("0.000000002")),  # half: to even
+        (0.0000000025000001, Decimal("0.000000003")),
+        (0.1 + 0.2, Decimal("0.3")),  # 0.30000000000000004
+        (1.1234567891, Decimal("1.123456789")),
+        (999999999.9999999, Decimal("999999999.9999999")),
+    ],
+)
+def test_cost_json_number_rounds_half_even_to_nano(cost: float, expected: Decimal) -> None:
+    outcome = decode(valid(cost_usd=cost))
+    assert isinstance(outcome, Accepted), getattr(outcome, "errors", None)
+    assert outcome.event.cost_usd == expected
+    assert outcome.event.cost_usd.as_tuple().exponent == -9  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(
@@ -176,7 +198,9 @@ def test_cost_at_nano_precision_is_accepted(cost: Any, expected: Decimal) -> Non
     assert outcome.event.cost_usd == expected
 
 
-@pytest.mark.parametrize("cost", ["-0.01", "1000000000", True, "NaN"])
+@pytest.mark.parametrize(
+    "cost", ["-0.01", "1000000000", True, "NaN", 1e9, 1000000000, -1e-12, "1e-3", " 1", "+1"]
+)
 def test_cost_out_of_range_or_not_a_number(cost: Any) -> None:
     errors = rejected(valid(cost_usd=cost), INVALID_EVENT)
     assert [loc[0] for loc in locs(errors)] == ["cost_usd"] * len(errors)
