@@ -147,6 +147,26 @@ class DeadLetterStore(Protocol):
         ...
 
 
+class WriteListener(Protocol):
+    """Told around every insert of an :class:`ObservableWriter`: how read models stay exact.
+
+    In one process (the embedded engine) the API's read model listens to the writer the sink
+    uses. With separate workers, a worker's listener publishes the client ids on a change topic
+    that API replicas consume (docs/architecture.md, "Read model").
+    """
+
+    def writing(self, client_ids: frozenset[str]) -> None:
+        """Rows of these clients are about to be inserted."""
+
+    def written(self, client_ids: frozenset[str]) -> None:
+        """The insert ended, stored or failed (after a failure the engine state is unknown)."""
+
+
+class ObservableWriter(EventWriter, Protocol):
+    def subscribe(self, listener: WriteListener) -> None:
+        """Call ``listener`` around every insert from now on."""
+
+
 @dataclass(frozen=True)
 class LogFilter:
     client_id: str

@@ -1,0 +1,69 @@
+"""An EventWriter that tells listeners which clients' rows it is inserting, before and after.
+
+The sink and the import route call the writer as before (prepare, insert, release); this
+wrapper adds the notifications, so neither of them knows that a read model exists. The
+client ids come from the accepted events at prepare time: a superset of the rows inserted
+(duplicates dropped by the store included), which only costs a needless reload.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from core.decode import Accepted
+from storage import EventWriter, PreparedWrite, WriteListener, WriteResult
+
+
+@dataclass(frozen=True)
+class _Tracked:
+    """A prepared write and the clients it holds."""
+
+    inner: PreparedWrite
+    clients: frozenset[str]
+
+    @property
+    def result(self) -> WriteResult:
+        return self.inner.result
+
+
+class ObservedWriter:
+    """Implements storage.ObservableWriter around any storage.EventWriter."""
+
+    def __init__(self, inner: EventWriter) -> None:
+        self.inner = inner
+        self._listeners: list[WriteListener] = []
+        self._lock = threading.Lock()
+
+    def subscribe(self, listener: WriteListener) -> None:
+        with self._lock:
+            self._listeners = [*self._listeners, listener]
+
+    def prepare(self, accepted: Sequence[Accepted], source: str) -> PreparedWrite:
+        clients = frozenset(item.event.client_id for item in accepted)
+        return _Tracked(self.inner.prepare(accepted, source), clients)
+
+    def insert(self, prepared: PreparedWrite) -> None:
+        assert isinstance(prepared, _Tracked)
+        listeners = self._listeners
+        for listener in listeners:
+            listener.writing(prepared.clients)
+        try:
+            self.inner.insert(prepared.inner)
+        finally:
+            # Also after a failure: an insert that timed out may still have landed.
+            for listener in listeners:
+                listener.written(prepared.clients)
+
+    def release(self, prepared: PreparedWrite) -> None:
+        assert isinstance(prepared, _Tracked)
+        self.inner.release(prepared.inner)
+
+    def write(self, accepted: Sequence[Accepted], source: str) -> WriteResult:
+        prepared = self.prepare(accepted, source)
+        try:
+            self.insert(prepared)
+        finally:
+            self.release(prepared)
+        return prepared.result
