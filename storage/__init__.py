@@ -8,7 +8,7 @@ a test double, is one more package beside it that satisfies the same Protocols.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -158,8 +158,11 @@ class WriteListener(Protocol):
     def writing(self, client_ids: frozenset[str]) -> None:
         """Rows of these clients are about to be inserted."""
 
-    def written(self, client_ids: frozenset[str]) -> None:
-        """The insert ended, stored or failed (after a failure the engine state is unknown)."""
+    def written(self, spans: Mapping[str, tuple[datetime, datetime]]) -> None:
+        """The insert ended, stored or failed (after a failure the engine state is unknown).
+
+        ``spans``: per client, the first and last ``occurred_at`` (naive UTC) it held.
+        """
 
 
 class ObservableWriter(EventWriter, Protocol):

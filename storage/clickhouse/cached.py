@@ -11,14 +11,18 @@ Exactness: the model of a client is dropped whenever a write of that client's ro
 kept only if no write of the client was in flight while it was read and none ended since:
 so a model's rollup rows and its ``newest`` come from one state of the data, and a cached
 answer equals a fresh one read in that state. While a write is in flight the model held
-before it is still served (an earlier state); none is read until the write ends.
+before it is still served (an earlier state); none is read until the write ends (a reader
+waits for it: during an insert the engine can show the new raw rows before their rollup
+rows, so an answer read then could be older than the newest event it sees).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,12 +35,18 @@ from storage.clickhouse.sql.usage import whole_hours
 
 # Rollup rows kept in memory over all clients (~90 bytes each), least recently used dropped.
 MAX_ROWS = 3_000_000
+# How long a read waits for a write of its client to end before reading the engine as it is.
+WRITE_WAIT_S = 5.0
 # Where each breakdown dimension sits in a readmodel.Combo.
 _POSITION = {"provider": 0, "model": 1, "endpoint": 2}
 
 
 def _utc(seconds: int) -> datetime:
     return datetime(1970, 1, 1) + timedelta(seconds=seconds)
+
+
+def _floor(value: datetime) -> datetime:
+    return value.replace(minute=0, second=0, microsecond=0)
 
 
 class CachedReads:
@@ -46,12 +56,16 @@ class CachedReads:
         self.fresh = fresh
         self.max_rows = max_rows
         self._lock = threading.Lock()
+        self._write_ended = threading.Condition(self._lock)
         self._models: OrderedDict[str, ClientRollup] = OrderedDict()
         self._rows = 0
         self._ended: dict[str, int] = {}  # writes ended, per client
         self._in_flight: dict[str, int] = {}  # writes started and not ended, per client
         self._loading: dict[str, threading.Lock] = {}
-        self.loads = 0  # models read from the engine (tests and benchmarks look)
+        # client -> (model before its latest writes, first and last hour they touched)
+        self._stale: dict[str, tuple[ClientRollup, datetime, datetime]] = {}
+        self.loads = 0  # whole models read from the engine (tests and benchmarks look)
+        self.patches = 0  # models patched with the hours a write touched
 
     # -- invalidation (storage.WriteListener) ------------------------------------------------
     def writing(self, client_ids: frozenset[str]) -> None:
@@ -60,17 +74,31 @@ class CachedReads:
             for client_id in client_ids:
                 self._in_flight[client_id] = self._in_flight.get(client_id, 0) + 1
 
-    def written(self, client_ids: frozenset[str]) -> None:
+    def written(self, spans: Mapping[str, tuple[datetime, datetime]]) -> None:
         with self._lock:
-            for client_id in client_ids:
+            for client_id, (first, last) in spans.items():
                 self._in_flight[client_id] -= 1
                 self._ended[client_id] = self._ended.get(client_id, 0) + 1
-                self._drop(client_id)
+                # The dropped model stays (counted in _rows) as the base of a patch: only the
+                # hours the write touched are read again (a large client's whole model takes
+                # seconds to read).
+                model = self._models.pop(client_id, None)
+                lo, hi = _floor(first), _floor(last)
+                if model is not None:
+                    self._stale[client_id] = (model, lo, hi)
+                elif client_id in self._stale:
+                    base, a, b = self._stale[client_id]
+                    self._stale[client_id] = (base, min(a, lo), max(b, hi))
+            self._write_ended.notify_all()
 
-    def _drop(self, client_id: str) -> None:
-        model = self._models.pop(client_id, None)
-        if model is not None:
-            self._rows -= model.rows
+    def _evict(self) -> None:
+        """Drop bases of patches first, then least recently used models, to fit max_rows."""
+        while self._rows > self.max_rows and (self._stale or len(self._models) > 1):
+            if self._stale:
+                evicted = self._stale.pop(next(iter(self._stale)))[0]
+            else:
+                evicted = self._models.popitem(last=False)[1]
+            self._rows -= evicted.rows
 
     # -- the model ---------------------------------------------------------------------------
     def model(self, client_id: str) -> ClientRollup | None:
@@ -87,22 +115,35 @@ class CachedReads:
                 found = self._models.get(client_id)
                 if found is not None:
                     return found
-                if self._in_flight.get(client_id, 0):
-                    return None
+                # Wait for a write in flight: meanwhile the engine may show its raw rows but
+                # not yet their rollup rows (the view's part lands after the table's).
+                deadline = time.monotonic() + WRITE_WAIT_S
+                while self._in_flight.get(client_id, 0):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return None
+                    self._write_ended.wait(left)
                 ended = self._ended.get(client_id, 0)
+                stale = self._stale.get(client_id)
             try:
-                model = self.fresh.rollup(client_id)
+                if stale is None:
+                    model = self.fresh.rollup(client_id)
+                    self.loads += 1
+                else:
+                    base, lo, hi = stale
+                    model = self.fresh.rollup(client_id, (lo, hi), base)
+                    self.patches += 1
             except TooLarge:
                 return None
-            self.loads += 1
             with self._lock:
                 if self._in_flight.get(client_id, 0) or self._ended.get(client_id, 0) != ended:
                     return None  # a write overlapped the read: rows and newest may disagree
+                if stale is not None and self._stale.get(client_id) is stale:
+                    del self._stale[client_id]
+                    self._rows -= stale[0].rows
                 self._models[client_id] = model
                 self._rows += model.rows
-                while self._rows > self.max_rows and len(self._models) > 1:
-                    _, evicted = self._models.popitem(last=False)
-                    self._rows -= evicted.rows
+                self._evict()
             return model
 
     # -- usage -------------------------------------------------------------------------------

@@ -2,8 +2,8 @@
 
 The sink and the import route call the writer as before (prepare, insert, release); this
 wrapper adds the notifications, so neither of them knows that a read model exists. The
-client ids come from the accepted events at prepare time: a superset of the rows inserted
-(duplicates dropped by the store included), which only costs a needless reload.
+client ids and time spans come from the accepted events at prepare time: a superset of the
+rows inserted (duplicates dropped by the store included), which only costs a needless reload.
 """
 
 from __future__ import annotations
@@ -11,17 +11,20 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
+from core import utc
 from core.decode import Accepted
 from storage import EventWriter, PreparedWrite, WriteListener, WriteResult
 
 
 @dataclass(frozen=True)
 class _Tracked:
-    """A prepared write and the clients it holds."""
+    """A prepared write, the clients it holds and the span of their events' times."""
 
     inner: PreparedWrite
     clients: frozenset[str]
+    spans: dict[str, tuple[datetime, datetime]]
 
     @property
     def result(self) -> WriteResult:
@@ -41,8 +44,12 @@ class ObservedWriter:
             self._listeners = [*self._listeners, listener]
 
     def prepare(self, accepted: Sequence[Accepted], source: str) -> PreparedWrite:
-        clients = frozenset(item.event.client_id for item in accepted)
-        return _Tracked(self.inner.prepare(accepted, source), clients)
+        spans: dict[str, tuple[datetime, datetime]] = {}
+        for item in accepted:
+            at = utc.naive(item.event.occurred_at)
+            lo, hi = spans.get(item.event.client_id, (at, at))
+            spans[item.event.client_id] = (min(lo, at), max(hi, at))
+        return _Tracked(self.inner.prepare(accepted, source), frozenset(spans), spans)
 
     def insert(self, prepared: PreparedWrite) -> None:
         assert isinstance(prepared, _Tracked)
@@ -54,7 +61,7 @@ class ObservedWriter:
         finally:
             # Also after a failure: an insert that timed out may still have landed.
             for listener in listeners:
-                listener.written(prepared.clients)
+                listener.written(prepared.spans)
 
     def release(self, prepared: PreparedWrite) -> None:
         assert isinstance(prepared, _Tracked)

@@ -133,6 +133,36 @@ class ClientRollup:
             _hour_cum=_prefix(per_hour.astype(np.int64)),
         )
 
+    def patched(
+        self,
+        lo: int,
+        hi: int,
+        combos: list[Combo],
+        combo_of_row: I64,
+        hours: I64,
+        values: I64,
+        newest: datetime | None,
+    ) -> ClientRollup:
+        """This model with the rows of hours [lo, hi] (inclusive, epoch s) replaced by the
+        given ones: after a write, only the hours it touched are read again."""
+        old_hours = self._keys % _SHIFT
+        keep = (old_hours < lo) | (old_hours > hi)
+        old_values = np.diff(self._cum, axis=1)[:, keep]
+        index = {combo: i for i, combo in enumerate(self.combos)}
+        merged = list(self.combos)
+        for combo in combos:
+            if combo not in index:
+                index[combo] = len(merged)
+                merged.append(combo)
+        remap = np.asarray([index[c] for c in combos], dtype=np.int64)
+        return ClientRollup.build(
+            merged,
+            np.concatenate([(self._keys // _SHIFT)[keep], remap[combo_of_row]]),
+            np.concatenate([old_hours[keep], hours]),
+            np.concatenate([old_values, values], axis=1),
+            newest,
+        )
+
     # -- usage -------------------------------------------------------------------------------
     def between(self, edges: list[int]) -> I64:
         """Sums between consecutive ``edges`` (ascending epoch s): shape (metrics, len-1)."""

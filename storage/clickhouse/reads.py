@@ -20,7 +20,7 @@ from core.ttlcache import TTLCache
 from core.usage import ZERO, Metrics
 from storage import Dimension, LogFilter, LogPage
 from storage.clickhouse.pool import ClickHousePool
-from storage.clickhouse.readmodel import ClientRollup, Combo
+from storage.clickhouse.readmodel import ClientRollup, Combo, epoch
 from storage.clickhouse.sql import Query
 from storage.clickhouse.sql import logs as logq
 from storage.clickhouse.sql import usage as usageq
@@ -95,12 +95,19 @@ class ClickHouseReads:
         rows = self._rows(usageq.newest_event(self.db, client_id))
         return utc.naive(rows[0][0]) if rows else None
 
-    def rollup(self, client_id: str) -> ClientRollup:
+    def rollup(
+        self,
+        client_id: str,
+        hours: tuple[datetime, datetime] | None = None,
+        base: ClientRollup | None = None,
+    ) -> ClientRollup:
         """The client's read model: every rollup row and the newest event, in one statement.
 
-        Raises readmodel.TooLarge when int64 prefix sums could overflow for this client.
+        With ``hours`` (inclusive) and ``base``: only those hours are read, and replace
+        theirs in ``base`` (a write touched them). Raises readmodel.TooLarge when int64
+        prefix sums could overflow for this client.
         """
-        query = usageq.client_rollup(self.db, client_id)
+        query = usageq.client_rollup(self.db, client_id, hours)
         with self.pool.client() as client:
             table = client.query_arrow(query.sql, parameters=query.params)
         combos: list[Combo] = [
@@ -113,8 +120,8 @@ class ClickHouseReads:
                 strict=True,
             )
         ]
-        hours = table.column("hours").combine_chunks()
-        lengths = np.diff(hours.offsets.to_numpy())
+        hour_lists = table.column("hours").combine_chunks()
+        lengths = np.diff(hour_lists.offsets.to_numpy())
         combo_of_row = np.repeat(np.arange(len(combos), dtype=np.int64), lengths)
         values = np.vstack(
             [
@@ -124,13 +131,16 @@ class ClickHouseReads:
             or [np.zeros(0, dtype=np.int64)]
         )
         newest = table.column("newest").to_pylist()
-        return ClientRollup.build(
+        rows = (
             combos,
             combo_of_row,
-            hours.flatten().to_numpy().astype(np.int64),
+            hour_lists.flatten().to_numpy().astype(np.int64),
             values.reshape(len(usageq.METRIC_COLUMNS), -1),
-            utc.naive(newest[0]) if newest else None,
         )
+        if base is not None and hours is not None:
+            lo, hi = (epoch(h) for h in hours)
+            return base.patched(lo, hi, *rows, utc.naive(newest[0]) if newest else base.newest)
+        return ClientRollup.build(*rows, utc.naive(newest[0]) if newest else None)
 
     # -- logs --------------------------------------------------------------------------------
     def page(self, flt: LogFilter, limit: int, offset: int) -> LogPage:

@@ -142,13 +142,21 @@ def usage_total(
     return _parts(database, client_id, start, end, [], rollup)
 
 
-def client_rollup(database: str, client_id: str) -> Query:
+def client_rollup(
+    database: str, client_id: str, hours: tuple[datetime, datetime] | None = None
+) -> Query:
     """Every rollup row of the client, one result row per combo with its hours as arrays,
     and the client's newest event time (the read model's ``as_of``) in the same statement.
 
     Arrays keep the result small (a few hundred rows) and let them cross as Arrow buffers.
-    Cost is integer nano-USD (exact; the read model sums integers).
+    Cost is integer nano-USD (exact; the read model sums integers). ``hours`` (inclusive
+    bounds) limits the rows to those a write touched, to patch a model already held.
     """
+    params: dict[str, object] = {"client_id": client_id}
+    within = ""
+    if hours is not None:
+        within = " AND hour >= {h0:DateTime('UTC')} AND hour <= {h1:DateTime('UTC')}"
+        params["h0"], params["h1"] = hours
     arrays = ", ".join(
         f"groupArray({'toInt64(' + c + ' * 1000000000)' if c == 'cost_usd' else c}) AS {c}"
         for c in METRIC_COLUMNS
@@ -160,11 +168,11 @@ def client_rollup(database: str, client_id: str) -> Query:
         f"SELECT provider, model, endpoint, success, hour, {sums}, "
         f"(SELECT max(occurred_at) FROM {database}.generations "
         "WHERE client_id = {client_id:String}) AS newest "
-        f"FROM {database}.usage_hourly WHERE client_id = {{client_id:String}} "
+        f"FROM {database}.usage_hourly WHERE client_id = {{client_id:String}}{within} "
         "GROUP BY provider, model, endpoint, success, hour"
         ") GROUP BY provider, model, endpoint, success"
     )
-    return Query(sql, {"client_id": client_id})
+    return Query(sql, params)
 
 
 def newest_event(database: str, client_id: str) -> Query:
