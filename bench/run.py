@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         rss_events = 0 if quick else targets.BACKLOG_EVENTS
     requests = args.http_requests or (20 if quick else 200)
     layer_requests = (
-        args.layer_requests if args.layer_requests is not None else (10 if quick else 40)
+        args.layer_requests if args.layer_requests is not None else (5 if quick else 40)
     )
     args.work.mkdir(parents=True, exist_ok=True)
     started = datetime.now(UTC)
