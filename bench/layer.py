@@ -48,6 +48,7 @@ class _Before:
     def __init__(self, storage: ClickHouseStorage) -> None:
         self.events = storage.events
         self.tenants = storage.tenants
+        self.dead_letters = storage.dead_letters
         self.usage = self.logs = storage.fresh
 
     def ping(self) -> None: ...

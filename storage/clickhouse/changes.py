@@ -67,10 +67,19 @@ class ObservedWriter:
         assert isinstance(prepared, _Tracked)
         self.inner.release(prepared.inner)
 
+    def blocks(self, accepted: Sequence[Accepted]) -> list[list[Accepted]]:
+        return self.inner.blocks(accepted)
+
     def write(self, accepted: Sequence[Accepted], source: str) -> WriteResult:
-        prepared = self.prepare(accepted, source)
-        try:
-            self.insert(prepared)
-        finally:
-            self.release(prepared)
-        return prepared.result
+        """Block by block, as the store writes (each block's insert is observed)."""
+        inserted = duplicates = unpriced = 0
+        for block in self.blocks(accepted):
+            prepared = self.prepare(block, source)
+            try:
+                self.insert(prepared)
+            finally:
+                self.release(prepared)
+            inserted += prepared.result.inserted
+            duplicates += prepared.result.duplicates
+            unpriced += prepared.result.unpriced
+        return WriteResult(inserted, duplicates, unpriced)

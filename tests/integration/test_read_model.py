@@ -35,6 +35,7 @@ class _Fresh:
     def __init__(self, storage: ClickHouseStorage, pool: ClickHousePool) -> None:
         self.events = storage.events
         self.tenants = storage.tenants
+        self.dead_letters = storage.dead_letters
         self.usage = self.logs = ClickHouseReads(pool, as_of_ttl_s=0)
 
     def ping(self) -> None: ...
