@@ -43,10 +43,12 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-## Benchmarks: writes docs/benchmarks.md and its plots (QUICK=1: small smoke run).
+## Benchmarks: writes docs/benchmarks.md and its plots (QUICK=1: small smoke run;
+## MODE=10m: the query figures at 10M events, same layer + PostgreSQL + HTTP, no ingest, < 15 min).
+BENCH_10M := --sizes 10000000 --ingest-events 0 --http-requests 60 --layer-requests 16 --label "make bench MODE=10m"
 bench: setup
 	bash deploy/kafka/kafka.sh install
-	$(BIN)/python -m bench.run $(if $(QUICK),--quick --out .cache/bench/quick.md --plots .cache/bench/quick-plots,)
+	$(BIN)/python -m bench.run $(if $(QUICK),--quick --out .cache/bench/quick.md --plots .cache/bench/quick-plots,) $(if $(filter 10m,$(MODE)),$(BENCH_10M),)
 
 ## The fault suite at full size (SIGKILLs, broker restart, storage outage, API load during
 ## ingest): writes docs/reliability.md. QUICK=1: the small run that `make test` also runs.

@@ -17,6 +17,7 @@ milliseconds; a section that was not measured may be absent, ``None`` or empty):
                 "ratio",                               # events_per_s / ceiling
                 "rss_5m_backlog_mib": float | None,
                 "profile": [{"stage", "seconds", "share" (0..1)}]},
+     "layer": {"events", "rows", "model_loads", "clients"},  # bench.layer (bench.layer_report)
      "targets": [{"target", "measured", "met": bool}]}  # bench.targets.evaluate
 
 The PostgreSQL ratios are derived here, not stored: :func:`bench.targets.compute_ratios`.
@@ -29,7 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import plots
+from bench import layer_report, plots
 from bench.common import fmt_int, short_count
 from bench.targets import BACKLOG_EVENTS, compute_ratios
 
@@ -223,6 +224,7 @@ def render_markdown(results: Mapping[str, Any], links: Mapping[str, str]) -> str
         "",
         *_machine(results.get("machine") or {}),
         *_load(results),
+        *layer_report.section(results),
         *_query(results, links[plots.QUERY_P99_PNG]),
         *_postgres(results, links[plots.POSTGRES_PNG]),
         *_ingest(results, links[plots.INGEST_PNG]),

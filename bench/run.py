@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench import ingest, targets
+from bench import asks, ingest, targets
 from bench.common import QUESTIONS, ROOT, Service, log, start_service
 from bench.postgres import load as pg_load
 from bench.postgres import questions as pg_questions
@@ -94,7 +94,7 @@ def requests_for(client_events: int, log_id: str, key: str) -> list[dict[str, An
 
 
 def query_bench(
-    events: int, work: Path, requests: int, quick: bool
+    events: int, work: Path, requests: int, quick: bool, layer_requests: int
 ) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
     data_dir = work / f"engine-{events}"
     log(f"{events:,} events: generating (reused when already there)")
@@ -105,6 +105,24 @@ def query_bench(
     )
     sizes = generated["sizes"]
     largest, typical = sizes[0], sizes[len(sizes) // 2]
+    layer = None
+    if layer_requests:
+        log(f"{events:,} events: same-layer benchmark, before and after the read model")
+        layer = json.loads(
+            python(
+                "-m",
+                "bench.layer",
+                "--data-dir",
+                str(data_dir),
+                "--clients",
+                f"largest={largest[0]},typical={typical[0]}",
+                "--rounds",
+                "2" if quick else "3",
+                "--requests",
+                str(layer_requests),
+            )
+        )
+        layer["events"] = events
     service = start_service(
         data_dir, work / f"serve-{events}.log", {"LLMHUB_API_ADMIN_TOKEN": ADMIN}
     )
@@ -149,12 +167,17 @@ def query_bench(
                     )
     finally:
         service.stop()
-    info = {"largest": largest, "typical": typical, "clickhouse": generated["clickhouse"]}
+    info = {
+        "largest": largest,
+        "typical": typical,
+        "clickhouse": generated["clickhouse"],
+        "layer": layer,
+    }
     return rows, {"events": events, "seconds": round(generated["seconds"], 1)}, info
 
 
 def postgres_bench(
-    events: int, work: Path, info: dict[str, Any], reps: int
+    events: int, work: Path, info: dict[str, Any], reps: int, rounds: int
 ) -> tuple[list[dict[str, Any]], str, dict[str, Any]]:
     tsv = work / f"events-{events}.tsv"
     log(f"PostgreSQL: exporting {events:,} events")
@@ -168,25 +191,33 @@ def postgres_bench(
         now = datetime.now(UTC)
         month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         month_end = (month_start + timedelta(days=32)).replace(day=1)
+        month = (pg_questions.naive_utc(month_start), pg_questions.naive_utc(month_end))
         rows = []
         for label in ("largest", "typical"):
-            client_id = info[label][0]
-            params = pg_questions.QuestionParams(
-                client_id=client_id,
-                start=now - timedelta(days=30),
-                end=now,
-                month_start=month_start,
-                month_end=month_end,
-                log_id=pg_questions.pick_log_id(dsn, client_id),
+            facts = info["layer"]["clients"][label]
+            client_id, client_events, log_ids = (
+                facts["client_id"],
+                facts["events"],
+                facts["log_ids"],
             )
+            first = datetime.fromisoformat(facts["first"]).replace(tzinfo=UTC)
+            last = datetime.fromisoformat(facts["last"]).replace(tzinfo=UTC)
             log(f"PostgreSQL: {label} client")
-            stats = pg_questions.run_questions(dsn, params, repetitions=reps, warmup=2)
-            for name, s in stats.items():
+            for question in asks.QUESTIONS:
+                # The seeds bench.layer uses at concurrency 1: the very same asks.
+                drawn = [
+                    a
+                    for r in range(rounds)
+                    for a in asks.draw(
+                        question, reps, r * 1000 + 1, first, last, client_events, log_ids
+                    )
+                ]
+                s = pg_questions.run_asks(dsn, client_id, drawn, month)
                 rows.append(
                     {
                         "events": events,
                         "client": label,
-                        "endpoint": name,
+                        "endpoint": question,
                         "concurrency": 1,
                         **{k: s[k] for k in ("p50_ms", "p95_ms", "p99_ms")},
                     }
@@ -218,9 +249,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small numbers: a smoke test")
     parser.add_argument("--sizes", help="comma-separated event counts for the query benchmark")
     parser.add_argument("--pg-events", type=int, help="data set used for PostgreSQL")
-    parser.add_argument("--ingest-events", type=int)
+    parser.add_argument("--ingest-events", type=int, help="0: no ingest benchmark")
+    parser.add_argument("--http-requests", type=int, help="per endpoint and phase")
+    parser.add_argument("--layer-requests", type=int, help="per question, round and variant")
     parser.add_argument("--rss-events", type=int)
     parser.add_argument("--kafka-bootstrap", default="", help="use this broker (else start one)")
+    parser.add_argument("--label", help="the command to name in the report")
     parser.add_argument("--work", type=Path, default=ROOT / ".cache" / "bench")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--plots", type=Path, default=ROOT / "docs" / "benchmarks")
@@ -235,17 +269,22 @@ def main(argv: list[str] | None = None) -> int:
     pg_events = args.pg_events or sizes[0]
     if pg_events not in sizes:
         raise SystemExit(f"--pg-events {pg_events} must be one of the sizes {sizes}")
-    ingest_events = args.ingest_events or (30_000 if quick else 1_000_000)
+    ingest_events = (
+        args.ingest_events if args.ingest_events is not None else (30_000 if quick else 1_000_000)
+    )
     rss_events = args.rss_events
     if rss_events is None:
         rss_events = 0 if quick else targets.BACKLOG_EVENTS
-    requests = 20 if quick else 200
+    requests = args.http_requests or (20 if quick else 200)
+    layer_requests = (
+        args.layer_requests if args.layer_requests is not None else (5 if quick else 40)
+    )
     args.work.mkdir(parents=True, exist_ok=True)
     started = datetime.now(UTC)
     results: dict[str, Any] = {
         "date": started.isoformat(timespec="seconds"),
-        "mode": "quick" if quick else "full",
-        "command": "make bench" + (" QUICK=1" if quick else ""),
+        "mode": "quick" if quick else ("full" if not args.sizes else f"sizes {args.sizes}"),
+        "command": args.label or ("make bench" + (" QUICK=1" if quick else "")),
         "machine": machine(),
         "load": [],
         "query": [],
@@ -253,32 +292,37 @@ def main(argv: list[str] | None = None) -> int:
     }
     infos = {}
     for events in sizes:
-        rows, load, info = query_bench(events, args.work, requests, quick)
+        rows, load, info = query_bench(events, args.work, requests, quick, layer_requests)
+        if info["layer"] and events == pg_events:
+            results["layer"] = info["layer"]
         results["query"].extend(rows)
         results["load"].append(load)
         results["machine"]["clickhouse"] = f"chdb (ClickHouse {info['clickhouse']})"
         infos[events] = info
     pg_rows, pg_version, pg_loaded = postgres_bench(
-        pg_events, args.work, infos[pg_events], reps=20 if quick else 50
+        pg_events, args.work, infos[pg_events], reps=layer_requests, rounds=2 if quick else 3
     )
     results["postgres"] = pg_rows
     results["postgres_load"] = pg_loaded
     results["machine"]["postgres"] = pg_version
-    bootstrap = args.kafka_bootstrap
-    # Without a broker given, run the local one on a port of its own (not the development
-    # broker's 19092 nor the tests' 19292), and reset it after.
-    script = ROOT / "deploy" / "kafka" / "kafka.sh"
-    kenv = {**os.environ, "KAFKA_PORT": "19492"}
-    if not bootstrap:
-        subprocess.run(["bash", str(script), "start"], env=kenv, check=True, capture_output=True)
-        bootstrap = f"127.0.0.1:{kenv['KAFKA_PORT']}"
-    try:
-        results["ingest"] = ingest.measure(bootstrap, args.work, ingest_events, rss_events)
-    finally:
-        if not args.kafka_bootstrap:
+    if ingest_events:
+        bootstrap = args.kafka_bootstrap
+        # Without a broker given, run the local one on a port of its own (not the development
+        # broker's 19092 nor the tests' 19292), and reset it after.
+        script = ROOT / "deploy" / "kafka" / "kafka.sh"
+        kenv = {**os.environ, "KAFKA_PORT": "19492"}
+        if not bootstrap:
             subprocess.run(
-                ["bash", str(script), "reset"], env=kenv, check=False, capture_output=True
+                ["bash", str(script), "start"], env=kenv, check=True, capture_output=True
             )
+            bootstrap = f"127.0.0.1:{kenv['KAFKA_PORT']}"
+        try:
+            results["ingest"] = ingest.measure(bootstrap, args.work, ingest_events, rss_events)
+        finally:
+            if not args.kafka_bootstrap:
+                subprocess.run(
+                    ["bash", str(script), "reset"], env=kenv, check=False, capture_output=True
+                )
     results["targets"] = targets.evaluate(results)
     results["seconds"] = round((datetime.now(UTC) - started).total_seconds())
     write_report(results, args.out, args.plots)

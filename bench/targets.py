@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from bench import layer_report
 from bench.common import QUESTIONS, short_count
 
 # Every endpoint's p99 at the largest data set, per closed-loop concurrency.
@@ -86,6 +87,7 @@ def evaluate(results: Mapping[str, Any]) -> list[dict[str, Any]]:
                 low["ratio"] >= POSTGRES_SPEEDUP,
             )
         )
+    out.extend(layer_report.targets(results))
     ing = results.get("ingest")
     if not ing:
         return out

@@ -18,14 +18,9 @@ from core.calendar import GroupBy, month_bounds
 from core.errors import NotFound
 from core.money import money
 from core.tenancy import DEFAULT_THRESHOLDS
-from core.ttlcache import TTLCache
 from core.usage import ZERO, Metrics, total
 from query_api import bodies
 from storage import Dimension, LogFilter, Storage
-
-# An as_of up to a second old is still true (data is complete up to it), and saves a query
-# on most requests.
-AS_OF_TTL_S = 1.0
 
 
 def metric_fields(m: Metrics) -> dict[str, Any]:
@@ -57,18 +52,17 @@ class BillingReports:
     def __init__(self, storage: Storage, clock: utc.Clock = utc.now) -> None:
         self.storage = storage
         self.clock = clock
-        self._as_of: TTLCache[str, datetime | None] = TTLCache(AS_OF_TTL_S)
 
     def as_of(self, client_id: str) -> datetime | None:
-        newest = self._as_of.get_or_load(
-            client_id, lambda: self.storage.usage.newest_event(client_id)
-        )
+        """Asked before an answer's reads: the data read after it is complete up to it."""
+        newest = self.storage.usage.newest_event(client_id)
         return utc.aware(newest) if newest is not None else None
 
     # -- usage -------------------------------------------------------------------------------
     def summary(
         self, client_id: str, start: datetime, end: datetime, group_by: GroupBy
     ) -> bodies.UsageReportResponse:
+        as_of = self.as_of(client_id)
         lo, hi = utc.naive(start), utc.naive(end)
         found = self.storage.usage.by_bucket(client_id, lo, hi, group_by)
         buckets = []
@@ -91,7 +85,7 @@ class BillingReports:
             group_by=group_by,
             totals=bodies.UsageMetrics(**metric_fields(grand)),
             buckets=buckets,
-            as_of=self.as_of(client_id),
+            as_of=as_of,
             generated_at=self.clock(),
         )
 
@@ -136,6 +130,7 @@ class BillingReports:
     def by_provider(
         self, client_id: str, start: datetime, end: datetime
     ) -> bodies.ProviderBreakdownResponse:
+        as_of = self.as_of(client_id)
         models = (bodies.ProviderUsage, bodies.ModelUsage)
         totals, items = self._breakdown(client_id, start, end, ("provider", "model"), models)
         return bodies.ProviderBreakdownResponse(
@@ -143,13 +138,14 @@ class BillingReports:
             period=bodies.Period(start=start, end=end),
             totals=totals,
             providers=items,
-            as_of=self.as_of(client_id),
+            as_of=as_of,
             generated_at=self.clock(),
         )
 
     def by_endpoint(
         self, client_id: str, start: datetime, end: datetime
     ) -> bodies.EndpointBreakdownResponse:
+        as_of = self.as_of(client_id)
         models = (bodies.EndpointUsage, bodies.EndpointProviderUsage)
         totals, items = self._breakdown(client_id, start, end, ("endpoint", "provider"), models)
         return bodies.EndpointBreakdownResponse(
@@ -157,12 +153,13 @@ class BillingReports:
             period=bodies.Period(start=start, end=end),
             totals=totals,
             endpoints=items,
-            as_of=self.as_of(client_id),
+            as_of=as_of,
             generated_at=self.clock(),
         )
 
     def current_month(self, client_id: str) -> bodies.CurrentMonthResponse:
         now = self.clock()
+        as_of = self.as_of(client_id)
         month_start, month_end = month_bounds(now)
         m = self.storage.usage.total(client_id, utc.naive(month_start), utc.naive(month_end))
         client = self.storage.tenants.cached_client(client_id)
@@ -192,13 +189,14 @@ class BillingReports:
                 )
                 for a in state.alerts
             ],
-            as_of=self.as_of(client_id),
+            as_of=as_of,
             generated_at=now,
             **fields,
         )
 
     # -- logs --------------------------------------------------------------------------------
     def logs(self, flt: LogFilter, limit: int, offset: int) -> bodies.LogsResponse:
+        as_of = self.as_of(flt.client_id)
         page = self.storage.logs.page(flt, limit, offset)
         return bodies.LogsResponse(
             client_id=flt.client_id,
@@ -210,7 +208,7 @@ class BillingReports:
             filters=bodies.LogFilters(
                 provider=flt.provider, endpoint=flt.endpoint, success=flt.success
             ),
-            as_of=self.as_of(flt.client_id),
+            as_of=as_of,
             generated_at=self.clock(),
         )
 

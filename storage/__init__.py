@@ -8,7 +8,7 @@ a test double, is one more package beside it that satisfies the same Protocols.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -146,6 +146,29 @@ class DeadLetterStore(Protocol):
     def mark(self, keys: Sequence[DeadLetterKey], status: DeadLetterStatus) -> int:
         """Set the status of these dead letters; return how many there were."""
         ...
+
+
+class WriteListener(Protocol):
+    """Told around every insert of an :class:`ObservableWriter`: how read models stay exact.
+
+    In one process (the embedded engine) the API's read model listens to the writer the sink
+    uses. With separate workers, a worker's listener publishes the client ids on a change topic
+    that API replicas consume (docs/architecture.md, "Read model").
+    """
+
+    def writing(self, client_ids: frozenset[str]) -> None:
+        """Rows of these clients are about to be inserted."""
+
+    def written(self, spans: Mapping[str, tuple[datetime, datetime]]) -> None:
+        """The insert ended, stored or failed (after a failure the engine state is unknown).
+
+        ``spans``: per client, the first and last ``occurred_at`` (naive UTC) it held.
+        """
+
+
+class ObservableWriter(EventWriter, Protocol):
+    def subscribe(self, listener: WriteListener) -> None:
+        """Call ``listener`` around every insert from now on."""
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 
+from bench.asks import Ask
 from bench.common import QUESTIONS, latency_stats
 from bench.postgres import connect
 from bench.postgres.load import TABLE
@@ -57,6 +58,13 @@ WHERE api_key = %(client_id)s
 ORDER BY "startTime" DESC, request_id DESC
 LIMIT 100"""  # the API's default page size
 LOG_DETAILS_SQL = f"SELECT * FROM {TABLE} WHERE request_id = %(log_id)s AND api_key = %(client_id)s"
+# The API's filtered and deep pages: the same page with the filters and an offset.
+_FILTER = "api_key = %(client_id)s AND custom_llm_provider = %(provider)s AND status = %(status)s"
+LOG_FILTERED_COUNT_SQL = f"SELECT count(*) FROM {TABLE} WHERE {_FILTER}"
+LOG_FILTERED_PAGE_SQL = (
+    LOG_PAGE_SQL.replace("WHERE api_key = %(client_id)s", f"WHERE {_FILTER}") + " OFFSET %(offset)s"
+)
+LOG_DEEP_PAGE_SQL = LOG_PAGE_SQL + " OFFSET %(offset)s"
 
 Statement = tuple[str, dict[str, Any]]
 
@@ -95,6 +103,46 @@ class QuestionParams:
             "log_details": [(LOG_DETAILS_SQL, {**client, "log_id": self.log_id})],
         }
         return by_name[question]
+
+
+def ask_statements(client_id: str, ask: Ask, month: tuple[datetime, datetime]) -> list[Statement]:
+    """The statements that answer one random ask (bench.asks), as the API answers it."""
+    client: dict[str, Any] = {"client_id": client_id}
+    period = {**client, "start": naive_utc(ask.start), "end": naive_utc(ask.end)}
+    q = ask.question
+    if q in ("summary", "summary_dates"):
+        return [(SUMMARY_SQL, period)]
+    if q == "by_provider":
+        return [(BY_PROVIDER_SQL, period)]
+    if q == "by_endpoint":
+        return [(BY_ENDPOINT_SQL, period)]
+    if q == "current_month":
+        return [(CURRENT_MONTH_SQL, {**client, "start": month[0], "end": month[1]})]
+    if q == "logs":
+        return [(LOG_COUNT_SQL, client), (LOG_PAGE_SQL, client)]
+    if q == "logs_filtered":
+        status = "success" if ask.success else "failure"
+        flt = {**client, "provider": ask.provider, "status": status, "offset": ask.offset}
+        return [(LOG_FILTERED_COUNT_SQL, flt), (LOG_FILTERED_PAGE_SQL, flt)]
+    if q == "logs_deep":
+        return [(LOG_COUNT_SQL, client), (LOG_DEEP_PAGE_SQL, {**client, "offset": ask.offset})]
+    return [(LOG_DETAILS_SQL, {**client, "log_id": ask.log_id})]
+
+
+def run_asks(
+    dsn: str, client_id: str, asks: Sequence[Ask], month: tuple[datetime, datetime]
+) -> dict[str, Any]:
+    """Latency statistics of the asks, one after the other on one connection (the layer the
+    API's handlers would call if llmhub kept its data in PostgreSQL)."""
+    latencies = []
+    with connect(dsn) as conn:
+        _execute(conn, ask_statements(client_id, asks[0], month))  # warm the connection
+        for ask in asks:
+            stmts = ask_statements(client_id, ask, month)
+            t = time.perf_counter()
+            _execute(conn, stmts)
+            latencies.append(time.perf_counter() - t)
+    return latency_stats(latencies)
 
 
 def pick_log_id(dsn: str, client_id: str) -> str:

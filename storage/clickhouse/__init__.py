@@ -10,6 +10,8 @@ import logging
 
 from core.pricing import PriceCatalog
 from core.settings import ClickHouseSettings
+from storage.clickhouse.cached import CachedReads
+from storage.clickhouse.changes import ObservedWriter
 from storage.clickhouse.console import ClickHouseConsole
 from storage.clickhouse.dead_letters import DeadLetterTable
 from storage.clickhouse.events import EventStore
@@ -23,23 +25,37 @@ log = logging.getLogger(__name__)
 
 
 class ClickHouseStorage:
-    """Implements :class:`storage.Storage` on one pool of clients."""
+    """Implements :class:`storage.Storage` on one pool of clients.
 
-    def __init__(self, pool: ClickHousePool, catalog: PriceCatalog) -> None:
+    ``read_model`` (default: with the embedded engine) serves usage and log reads from an
+    in-process read model of each client's rollup, dropped whenever this storage's writer
+    stores the client's rows. It must stay off when other processes write the same database
+    (a ClickHouse server with separate workers) unless their writes are fed to
+    :meth:`CachedReads.written` (the change topic of docs/architecture.md).
+    """
+
+    def __init__(
+        self, pool: ClickHousePool, catalog: PriceCatalog, read_model: bool | None = None
+    ) -> None:
         self.pool = pool
-        self.events = EventStore(pool, catalog)
-        self._reads = ClickHouseReads(pool)
+        self.events = ObservedWriter(EventStore(pool, catalog))
+        self.fresh = ClickHouseReads(pool)
+        self._reads: ClickHouseReads | CachedReads = self.fresh
+        if pool.settings.embedded if read_model is None else read_model:
+            cached = CachedReads(self.fresh)
+            self.events.subscribe(cached)
+            self._reads = cached
         self.tenants = TenantStore(pool)
         self.dead_letters = DeadLetterTable(pool)
         self._exports = ClickHouseExports(pool)
         self.sql = ClickHouseConsole(pool.settings)
 
     @property
-    def usage(self) -> ClickHouseReads:
+    def usage(self) -> ClickHouseReads | CachedReads:
         return self._reads
 
     @property
-    def logs(self) -> ClickHouseReads:
+    def logs(self) -> ClickHouseReads | CachedReads:
         return self._reads
 
     @property
@@ -54,7 +70,7 @@ class ClickHouseStorage:
         self.pool.query_rows("SELECT 1")
 
     def close(self) -> None:
-        self._reads.close()
+        self.fresh.close()
         self.pool.close()
 
 

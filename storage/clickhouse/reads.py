@@ -12,26 +12,34 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
+
 from core import utc
 from core.calendar import GroupBy
+from core.ttlcache import TTLCache
 from core.usage import ZERO, Metrics
 from storage import Dimension, LogFilter, LogPage
 from storage.clickhouse.pool import ClickHousePool
+from storage.clickhouse.readmodel import ClientRollup, Combo, epoch
 from storage.clickhouse.sql import Query
 from storage.clickhouse.sql import logs as logq
 from storage.clickhouse.sql import usage as usageq
 
 # Pages up to this offset read raw rows directly; deeper ones first find the hour they start in.
 DIRECT_OFFSET = 10_000
+# An as_of up to a second old is still true (data is complete up to it), and saves a query on
+# most requests when no read model serves them.
+AS_OF_TTL_S = 1.0
 
 
 class ClickHouseReads:
     """Implements storage.UsageReader and storage.LogReader."""
 
-    def __init__(self, pool: ClickHousePool) -> None:
+    def __init__(self, pool: ClickHousePool, as_of_ttl_s: float = AS_OF_TTL_S) -> None:
         self.pool = pool
         self.db = pool.database
         self._executor = ThreadPoolExecutor(max_workers=pool.size, thread_name_prefix="query")
+        self._newest: TTLCache[str, datetime | None] = TTLCache(as_of_ttl_s)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -53,10 +61,16 @@ class ClickHouseReads:
         return merged
 
     # -- usage -------------------------------------------------------------------------------
+    # ``rollup=False``: only the ragged edges, read raw (the caller has the whole hours).
     def by_bucket(
-        self, client_id: str, start: datetime, end: datetime, group_by: GroupBy
+        self,
+        client_id: str,
+        start: datetime,
+        end: datetime,
+        group_by: GroupBy,
+        rollup: bool = True,
     ) -> dict[datetime, Metrics]:
-        parts = usageq.usage_by_bucket(self.db, client_id, start, end, group_by)
+        parts = usageq.usage_by_bucket(self.db, client_id, start, end, group_by, rollup)
         return {utc.naive(key[0]): m for key, m in self._summed(parts, 1).items()}
 
     def by_pair(
@@ -65,17 +79,68 @@ class ClickHouseReads:
         start: datetime,
         end: datetime,
         dims: tuple[Dimension, Dimension],
+        rollup: bool = True,
     ) -> dict[tuple[str, str], Metrics]:
-        parts = usageq.usage_by_pair(self.db, client_id, start, end, dims)
+        parts = usageq.usage_by_pair(self.db, client_id, start, end, dims, rollup)
         return {(key[0], key[1]): m for key, m in self._summed(parts, 2).items()}
 
-    def total(self, client_id: str, start: datetime, end: datetime) -> Metrics:
-        parts = usageq.usage_total(self.db, client_id, start, end)
+    def total(self, client_id: str, start: datetime, end: datetime, rollup: bool = True) -> Metrics:
+        parts = usageq.usage_total(self.db, client_id, start, end, rollup)
         return self._summed(parts, 0).get((), ZERO)
 
     def newest_event(self, client_id: str) -> datetime | None:
+        return self._newest.get_or_load(client_id, lambda: self._newest_now(client_id))
+
+    def _newest_now(self, client_id: str) -> datetime | None:
         rows = self._rows(usageq.newest_event(self.db, client_id))
         return utc.naive(rows[0][0]) if rows else None
+
+    def rollup(
+        self,
+        client_id: str,
+        hours: tuple[datetime, datetime] | None = None,
+        base: ClientRollup | None = None,
+    ) -> ClientRollup:
+        """The client's read model: every rollup row and the newest event, in one statement.
+
+        With ``hours`` (inclusive) and ``base``: only those hours are read, and replace
+        theirs in ``base`` (a write touched them). Raises readmodel.TooLarge when int64
+        prefix sums could overflow for this client.
+        """
+        query = usageq.client_rollup(self.db, client_id, hours)
+        with self.pool.client() as client:
+            table = client.query_arrow(query.sql, parameters=query.params)
+        combos: list[Combo] = [
+            (str(p), str(m), str(e), bool(s))
+            for p, m, e, s in zip(
+                table.column("provider").to_pylist(),
+                table.column("model").to_pylist(),
+                table.column("endpoint").to_pylist(),
+                table.column("success").to_pylist(),
+                strict=True,
+            )
+        ]
+        hour_lists = table.column("hours").combine_chunks()
+        lengths = np.diff(hour_lists.offsets.to_numpy())
+        combo_of_row = np.repeat(np.arange(len(combos), dtype=np.int64), lengths)
+        values = np.vstack(
+            [
+                table.column(c).combine_chunks().flatten().to_numpy().astype(np.int64)
+                for c in usageq.METRIC_COLUMNS
+            ]
+            or [np.zeros(0, dtype=np.int64)]
+        )
+        newest = table.column("newest").to_pylist()
+        rows = (
+            combos,
+            combo_of_row,
+            hour_lists.flatten().to_numpy().astype(np.int64),
+            values.reshape(len(usageq.METRIC_COLUMNS), -1),
+        )
+        if base is not None and hours is not None:
+            lo, hi = (epoch(h) for h in hours)
+            return base.patched(lo, hi, *rows, utc.naive(newest[0]) if newest else base.newest)
+        return ClientRollup.build(*rows, utc.naive(newest[0]) if newest else None)
 
     # -- logs --------------------------------------------------------------------------------
     def page(self, flt: LogFilter, limit: int, offset: int) -> LogPage:
@@ -100,6 +165,14 @@ class ClickHouseReads:
                 return logq.log_page(self.db, flt, limit, offset - skipped, before)
             skipped += calls
         return logq.log_page(self.db, flt, limit, offset)
+
+    def window_page(
+        self, flt: LogFilter, limit: int, offset: int, after: datetime, before: datetime
+    ) -> list[dict[str, Any]]:
+        """Calls ``offset ..`` of those in [after, before), newest first: a page whose hours
+        the read model found, so the engine reads only the granules of those hours."""
+        rows = self._rows(logq.log_page(self.db, flt, limit, offset, before, after))
+        return [dict(zip(logq.LOG_COLUMNS, r, strict=True)) for r in rows]
 
     def detail(self, client_id: str, log_id: uuid.UUID) -> dict[str, Any] | None:
         rows = self._rows(logq.log_detail(self.db, client_id, log_id))

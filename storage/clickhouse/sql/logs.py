@@ -64,13 +64,22 @@ def condition(flt: LogFilter) -> tuple[str, dict[str, object]]:
 
 
 def log_page(
-    database: str, flt: LogFilter, limit: int, offset: int, before: datetime | None = None
+    database: str,
+    flt: LogFilter,
+    limit: int,
+    offset: int,
+    before: datetime | None = None,
+    after: datetime | None = None,
 ) -> Query:
-    """A page newest first; ``before`` (exclusive) starts it at an hour found by calls_per_hour."""
+    """A page newest first; ``before`` (exclusive) starts it at an hour found by calls_per_hour,
+    ``after`` (inclusive) ends the read at the hour holding the page's last call."""
     where, params = condition(flt)
     if before is not None:
         where += " AND occurred_at < {before:DateTime('UTC')}"
         params["before"] = before
+    if after is not None:
+        where += " AND occurred_at >= {after:DateTime('UTC')}"
+        params["after"] = after
     sql = (
         f"SELECT {', '.join(LOG_COLUMNS)} FROM {database}.generations WHERE {where} "
         "ORDER BY occurred_at DESC, event_id DESC "

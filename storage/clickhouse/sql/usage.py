@@ -49,8 +49,12 @@ def _parts(
     start: datetime,
     end: datetime,
     keys: list[tuple[str, str]],
+    rollup: bool = True,
 ) -> list[Query]:
     """Queries whose rows, summed by ``keys``, give METRIC_COLUMNS over [start, end).
+
+    With ``rollup=False`` only the raw part is built: the caller has the whole hours already
+    (the in-process read model).
 
     One reads the rollup for the whole hours, one the raw rows of the ragged edges; each is
     left out when its range is empty. They are separate queries (not a UNION) so the caller
@@ -61,7 +65,7 @@ def _parts(
     aliases = ", ".join(alias for alias, _ in keys)
     group = f" GROUP BY {aliases}" if keys else ""
     parts = []
-    if full_start < full_end:
+    if full_start < full_end and rollup:
         select = ", ".join(f"{expr.format(col='hour')} AS {alias}" for alias, expr in keys)
         parts.append(
             Query(
@@ -104,25 +108,71 @@ def bucket_expr(group_by: GroupBy) -> str:
 
 
 def usage_by_bucket(
-    database: str, client_id: str, start: datetime, end: datetime, group_by: GroupBy
+    database: str,
+    client_id: str,
+    start: datetime,
+    end: datetime,
+    group_by: GroupBy,
+    rollup: bool = True,
 ) -> list[Query]:
     """Rows (bucket_start, *METRIC_COLUMNS); sum them by bucket."""
-    return _parts(database, client_id, start, end, [("bucket", bucket_expr(group_by))])
+    keys = [("bucket", bucket_expr(group_by))]
+    return _parts(database, client_id, start, end, keys, rollup)
 
 
 def usage_by_pair(
-    database: str, client_id: str, start: datetime, end: datetime, dims: tuple[str, str]
+    database: str,
+    client_id: str,
+    start: datetime,
+    end: datetime,
+    dims: tuple[str, str],
+    rollup: bool = True,
 ) -> list[Query]:
     """Rows (dims[0], dims[1], *METRIC_COLUMNS); sum them by the pair.
 
     ``dims`` are column names from a fixed set (storage.Dimension), never request text.
     """
-    return _parts(database, client_id, start, end, [(d, d) for d in dims])
+    return _parts(database, client_id, start, end, [(d, d) for d in dims], rollup)
 
 
-def usage_total(database: str, client_id: str, start: datetime, end: datetime) -> list[Query]:
+def usage_total(
+    database: str, client_id: str, start: datetime, end: datetime, rollup: bool = True
+) -> list[Query]:
     """Rows of METRIC_COLUMNS; their sum is the period's total."""
-    return _parts(database, client_id, start, end, [])
+    return _parts(database, client_id, start, end, [], rollup)
+
+
+def client_rollup(
+    database: str, client_id: str, hours: tuple[datetime, datetime] | None = None
+) -> Query:
+    """Every rollup row of the client, one result row per combo with its hours as arrays,
+    and the client's newest event time (the read model's ``as_of``) in the same statement.
+
+    Arrays keep the result small (a few hundred rows) and let them cross as Arrow buffers.
+    Cost is integer nano-USD (exact; the read model sums integers). ``hours`` (inclusive
+    bounds) limits the rows to those a write touched, to patch a model already held.
+    """
+    params: dict[str, object] = {"client_id": client_id}
+    within = ""
+    if hours is not None:
+        within = " AND hour >= {h0:DateTime('UTC')} AND hour <= {h1:DateTime('UTC')}"
+        params["h0"], params["h1"] = hours
+    arrays = ", ".join(
+        f"groupArray({'toInt64(' + c + ' * 1000000000)' if c == 'cost_usd' else c}) AS {c}"
+        for c in METRIC_COLUMNS
+    )
+    sums = ", ".join(f"sum({c}) AS {c}" for c in METRIC_COLUMNS)
+    sql = (
+        f"SELECT provider, model, endpoint, success, groupArray(toUInt32(hour)) AS hours, "
+        f"{arrays}, any(newest) AS newest FROM ("
+        f"SELECT provider, model, endpoint, success, hour, {sums}, "
+        f"(SELECT max(occurred_at) FROM {database}.generations "
+        "WHERE client_id = {client_id:String}) AS newest "
+        f"FROM {database}.usage_hourly WHERE client_id = {{client_id:String}}{within} "
+        "GROUP BY provider, model, endpoint, success, hour"
+        ") GROUP BY provider, model, endpoint, success"
+    )
+    return Query(sql, params)
 
 
 def newest_event(database: str, client_id: str) -> Query:
