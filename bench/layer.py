@@ -49,6 +49,9 @@ class _Before:
         self.events = storage.events
         self.tenants = storage.tenants
         self.dead_letters = storage.dead_letters
+        self.exports = storage.exports
+        self.fleet = storage.fleet
+        self.sql = storage.sql
         self.usage = self.logs = storage.fresh
 
     def ping(self) -> None: ...
