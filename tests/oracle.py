@@ -43,7 +43,8 @@ def cost(event: dict[str, Any]) -> Decimal | None:
     if reported is not None:
         return Decimal(str(reported))
     when = parse_time(event["occurred_at"])
-    price = price_of(event["provider"], event["model"], when.date())
+    # Provider names are case-insensitive (the schema lowercases them): "OpenAI" is openai.
+    price = price_of(event["provider"].lower(), event["model"], when.date())
     if price is None:
         return None
     p_in = Decimal(price["input"])
