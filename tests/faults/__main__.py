@@ -17,7 +17,8 @@ from pathlib import Path
 from core.settings import ClickHouseSettings, Settings
 from storage.clickhouse.migrate import migrate
 from storage.clickhouse.pool import ClickHousePool
-from tests.faults import report, scenarios
+from tests import hostile
+from tests.faults import hostile_feed, report, scenarios
 from tests.faults.outage import storage_outage
 from tests.services import TEST_PORT, kafka_broker
 
@@ -33,6 +34,7 @@ FULL = {
     "load_clients": 64,
     "load_s": 60,
     "load_rate": 2_000,
+    "fuzz_examples": 100,
 }
 QUICK = {
     "kill_events": 10_000,
@@ -45,11 +47,26 @@ QUICK = {
     "load_clients": 16,
     "load_s": 5,
     "load_rate": 1_000,
+    "fuzz_examples": 0,
 }
 
 
 async def run_all(size: dict[str, int], workdir: Path, bootstrap: str) -> list[scenarios.Outcome]:
     out = []
+    records = hostile_feed.corpus()
+    sent = scenarios.events(size["restart_events"], 3, seed=5)
+    out.append(
+        await scenarios.run_with_service(
+            "hostile corpus",
+            workdir / "hostile",
+            bootstrap,
+            sent,
+            hostile_feed.send_corpus(records),
+            drain_timeout=900,
+            rate=size["load_rate"],
+            also_stored=hostile.stored_events(records),
+        )
+    )
     sent = scenarios.events(size["kill_events"], 20, seed=1)
     out.append(
         await scenarios.run_with_service(
@@ -96,6 +113,8 @@ async def run_all(size: dict[str, int], workdir: Path, bootstrap: str) -> list[s
             rate=size["load_rate"],
         )
     )
+    if size["fuzz_examples"]:
+        out.append(await asyncio.to_thread(hostile_feed.fuzz, size["fuzz_examples"]))
     return out
 
 

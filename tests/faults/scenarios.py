@@ -178,6 +178,7 @@ async def run_with_service(
     drain_timeout: float,
     env_extra: dict[str, str] | None = None,
     rate: float = 0,
+    also_stored: list[dict[str, Any]] | None = None,
 ) -> Outcome:
     """Start a service, stream ``sent`` while ``fault`` runs, drain, stop, read the books."""
     await asyncio.to_thread(workdir.mkdir, parents=True, exist_ok=True)
@@ -202,7 +203,8 @@ async def run_with_service(
             await progress.stop()
             outcome.notes["sigterm_s"] = f"{await service.stop(signal.SIGTERM):.1f}"
         outcome.notes["peak_rss_mib"] = str(service.peak_rss // 2**20)
-    outcome.books = books_of(workdir, sent)
+    # Events the fault itself sends that must be stored (the valid ones of a hostile corpus).
+    outcome.books = books_of(workdir, [*sent, *(also_stored or [])])
     return outcome
 
 

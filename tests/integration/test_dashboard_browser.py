@@ -8,7 +8,9 @@ tooltips. Screenshots land in docs/screenshots/ (the README shows them).
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import tempfile
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -23,7 +25,14 @@ from tests import oracle
 from tests.conftest import Api
 
 BASE = "/api/v1/llm/billing"
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# The README's screenshots are rewritten only when asked (LLMHUB_UPDATE_SCREENSHOTS=1), so a
+# test run leaves the checkout clean; otherwise they go to a scratch folder.
+SHOTS = (
+    Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+    if os.environ.get("LLMHUB_UPDATE_SCREENSHOTS") == "1"
+    else Path(tempfile.gettempdir()) / "llmhub-screenshots"
+)
+SHOTS.mkdir(parents=True, exist_ok=True)
 VIEWPORT = {"width": 1200, "height": 860}
 
 
