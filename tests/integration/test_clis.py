@@ -31,8 +31,9 @@ async def run(*args: str) -> tuple[int, str, str]:
 
 
 async def admin(api: Api, *args: str) -> Any:
+    # "--token=..." : a random token may start with "-", which argparse would take for an option.
     code, out, err = await run(
-        "cli.admin", "--url", api.base_url, "--token", api.admin_token, *args
+        "cli.admin", "--url", api.base_url, f"--token={api.admin_token}", *args
     )
     assert code == 0, err
     return json.loads(out)

@@ -7,6 +7,7 @@ tooltips. Screenshots land in docs/screenshots/ (the README shows them).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -19,6 +20,7 @@ from typing import Any
 
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Error as PlaywrightError
 
 from ingest.synthetic import EventFactory
 from tests import oracle
@@ -99,14 +101,23 @@ def default_period() -> dict[str, str]:
 
 
 def record(page: Page) -> dict[str, Any]:
-    """The JSON bodies the page received, by path (the last one of each)."""
+    """The JSON bodies the page received, by path (the last one of each to arrive)."""
     bodies: dict[str, Any] = {}
+    arrived = itertools.count()
+    latest: dict[str, int] = {}
 
     async def keep(response: Any) -> None:
+        # Numbered as responses arrive: reading bodies is async and may finish out of order.
+        n = next(arrived)
         if response.ok and "json" in (response.headers.get("content-type") or ""):
-            bodies[
-                response.url.split("?")[0].split("127.0.0.1")[1].split("/", 1)[1]
-            ] = await response.json()
+            path = response.url.split("?")[0].split("127.0.0.1")[1].split("/", 1)[1]
+            try:
+                body = await response.json()
+            except PlaywrightError:  # the page closed before the body was read
+                return
+            if n >= latest.get(path, -1):
+                latest[path] = n
+                bodies[path] = body
 
     page.on("response", keep)
     return bodies
@@ -117,6 +128,10 @@ async def sign_in(page: Page, api: Api, key: str) -> None:
     await page.fill("#api-key", key)
     await page.click("#key-form button[type=submit]")
     await page.wait_for_selector("#logs-table tbody tr")
+    # The first answers are drawn: what a test clicks next is asked after them.
+    await page.wait_for_function(
+        "() => Charts.instance('chart-spend')?.getOption()?.series?.[0]?.data?.length > 0"
+    )
 
 
 async def chart_data(page: Page, chart: str) -> list[dict[str, Any]]:

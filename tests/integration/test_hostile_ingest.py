@@ -161,13 +161,13 @@ async def test_backfill_over_100_months_is_stored_without_stalling(
         await _assert_totals(api, keys, [*backfill.stored, *later])
     finally:
         # Should a sink stall on it again, let the retried insert through so the worker stops.
-        store: Any = api.services.storage.events
-        original = store.pool.insert_arrow
+        pool: Any = api.pool  # the pool the store inserts through
+        original = pool.insert_arrow
 
         def unlimited(table: str, data: Any, settings: dict[str, Any] | None = None) -> None:
             original(table, data, {**(settings or {}), "max_partitions_per_insert_block": 0})
 
-        store.pool.insert_arrow = functools.partial(unlimited)
+        pool.insert_arrow = functools.partial(unlimited)
 
 
 def _async(check: Any) -> Any:
