@@ -6,7 +6,7 @@ from aiohttp import web
 
 from query_api.http import SERVICES, Services, errors_middleware
 from query_api.openapi import build_openapi
-from query_api.routes import admin, billing, ingest, meta
+from query_api.routes import admin, billing, ingest, meta, webhooks
 
 # Import bodies are streamed line by line, so the body cap only guards JSON bodies.
 MAX_BODY_BYTES = 32 * 1024 * 1024
@@ -17,6 +17,7 @@ def create_app(services: Services) -> web.Application:
     app[SERVICES] = services
     billing.register(app)
     admin.register(app)
+    webhooks.register(app)
     ingest.register(app)
     meta.register(app, build_openapi())
     return app

@@ -10,6 +10,7 @@ import logging
 
 from core.pricing import PriceCatalog
 from core.settings import ClickHouseSettings
+from storage.clickhouse.alerts import AlertStore
 from storage.clickhouse.events import EventStore
 from storage.clickhouse.migrate import migrate
 from storage.clickhouse.pool import ClickHousePool
@@ -27,6 +28,7 @@ class ClickHouseStorage:
         self.events = EventStore(pool, catalog)
         self._reads = ClickHouseReads(pool)
         self.tenants = TenantStore(pool)
+        self.alerts = AlertStore(pool)
 
     @property
     def usage(self) -> ClickHouseReads:
@@ -55,4 +57,11 @@ def open_storage(
     return ClickHouseStorage(pool, catalog)
 
 
-__all__ = ["ClickHousePool", "ClickHouseStorage", "EventStore", "TenantStore", "open_storage"]
+__all__ = [
+    "AlertStore",
+    "ClickHousePool",
+    "ClickHouseStorage",
+    "EventStore",
+    "TenantStore",
+    "open_storage",
+]
