@@ -15,12 +15,15 @@ import logging
 import sys
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
 from cli.startup import load_settings, stop_event
 from core.pricing import load_catalog
 from core.settings import Settings
+from ingest.metrics import SinkCollector, SinkMetrics
 from ingest.producer import EventProducer
 from ingest.runtime import IngestRuntime
+from notify.dispatcher import AlertDispatcher
 from query_api.app import create_app
 from query_api.http import Services
 from query_api.reports import BillingReports
@@ -37,7 +40,8 @@ def build_services(settings: Settings) -> Services:
 async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     """Run until SIGTERM/SIGINT: API, plus the sink when configured to run in-process."""
     services = build_services(settings)
-    runner = web.AppRunner(create_app(services), access_log=None)
+    registry = CollectorRegistry()
+    runner = web.AppRunner(create_app(services, registry), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.api.host, settings.api.port)
     await site.start()
@@ -54,8 +58,15 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         services.publisher = publisher
         if settings.api.with_worker:
             runtime = IngestRuntime(settings, services.storage.events, services.limits)
+            runtime.observers.append(SinkMetrics(registry).observe)
+            registry.register(SinkCollector(runtime))
             await runtime.start()
             services.ingest = runtime
+    dispatcher = None
+    if settings.api.with_worker and settings.alerts.enabled:
+        # The process that owns the sink also delivers budget alerts (one per deployment).
+        dispatcher = AlertDispatcher(services.storage, settings.alerts, registry=registry)
+        await dispatcher.start()
     log.info(
         "llmhub API on http://%s:%s (storage %s%s)",
         settings.api.host,
@@ -70,6 +81,8 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         await stop.wait()
     finally:
         log.info("shutting down")
+        if dispatcher is not None:
+            await dispatcher.stop()
         if runtime is not None:
             await runtime.stop()
         if publisher is not None:

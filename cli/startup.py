@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import signal
 import sys
 
+from cli import logs
 from core.settings import Settings, SettingsError
 
 
@@ -20,13 +20,16 @@ def cli_settings() -> Settings:
 
 
 def load_settings() -> Settings | None:
-    """Configure logging and read the settings; print every problem and return None if invalid."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    """Read the settings and configure logging (``LLMHUB_LOG_FORMAT``/``_LEVEL``); print every
+    problem and return None if invalid."""
+    logs.configure("text", "INFO")
     try:
-        return Settings.from_env()
+        settings = Settings.from_env()
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return None
+    logs.configure(settings.observability.format, settings.observability.level)
+    return settings
 
 
 def stop_event() -> asyncio.Event:

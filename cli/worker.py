@@ -10,11 +10,16 @@ import argparse
 import asyncio
 import logging
 import sys
+from typing import Any
 
+from prometheus_client import CollectorRegistry
+
+from cli.metrics_server import start_metrics_server
 from cli.startup import load_settings, stop_event
 from core.decode import Limits
 from core.pricing import load_catalog
 from core.settings import Settings
+from ingest.metrics import SinkCollector, SinkMetrics
 from ingest.runtime import IngestRuntime
 from ingest.topics import ensure_topics
 from storage.clickhouse import open_storage
@@ -25,11 +30,26 @@ log = logging.getLogger("llmhub.worker")
 async def run(settings: Settings) -> None:
     storage = open_storage(settings.clickhouse, load_catalog())
     runtime = IngestRuntime(settings, storage.events, Limits.from_settings(settings.worker))
+    registry = CollectorRegistry()
+    runtime.observers.append(SinkMetrics(registry).observe)
+    registry.register(SinkCollector(runtime))
     stop = stop_event()
     await runtime.start()
+    server = None
+    obs = settings.observability
+    if obs.metrics_port:
+
+        def ready() -> tuple[bool, dict[str, Any]]:
+            status = runtime.status()
+            return bool(status) and bool(status.get("storage_ok")), {"sink": status}
+
+        server = await start_metrics_server(obs.metrics_host, obs.metrics_port, registry, ready)
+        log.info("metrics on http://%s:%s/metrics", obs.metrics_host, obs.metrics_port)
     try:
         await stop.wait()
     finally:
+        if server is not None:
+            await server.cleanup()
         await runtime.stop()
         storage.close()
 

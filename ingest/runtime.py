@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import faust
@@ -56,6 +57,8 @@ def _faust_app(settings: Settings) -> faust.App:
         stream_wait_empty=False,
         broker_session_timeout=w.session_timeout_s,
         broker_heartbeat_interval=min(3.0, w.session_timeout_s / 3),
+        # Any topic Faust itself creates gets the project's replication factor too.
+        topic_replication_factor=k.replication_factor,
     )
 
 
@@ -81,6 +84,8 @@ class IngestRuntime:
         self.sink: BatchSink | None = None
         self._producer: AIOKafkaProducer | None = None
         self._stats_task: asyncio.Task[None] | None = None
+        # Per-batch hooks handed to the sink (metrics: ingest/metrics.py, wired by cli/).
+        self.observers: list[Callable[[int, int, float | None], None]] = []
 
     async def start(self) -> None:
         k, w = self.settings.kafka, self.settings.worker
@@ -98,6 +103,7 @@ class IngestRuntime:
             w.retry_initial_s,
             w.retry_max_s,
         )
+        self.sink.observers.extend(self.observers)
         app = _faust_app(self.settings)
         topic = app.topic(
             k.topic, value_serializer="raw", key_serializer="raw", partitions=k.partitions

@@ -63,6 +63,8 @@ class BatchSink:
         self.retry_initial_s = retry_initial_s
         self.retry_max_s = retry_max_s
         self.stats = SinkStats()
+        # Called after each batch with (messages, events, seconds storing or None): metrics.
+        self.observers: list[Callable[[int, int, float | None], None]] = []
 
     async def handle(self, records: Sequence[SourceRecord]) -> None:
         """Return only when every record is stored or dead-lettered (retrying until then)."""
@@ -79,6 +81,7 @@ class BatchSink:
                     r.reason,
                     r.describe(),
                 )
+        stored_s = None
         if decoded.accepted:
             started = time.perf_counter()
             prepared = await self._retry(
@@ -89,7 +92,8 @@ class BatchSink:
             finally:
                 self.store.release(prepared)
             result = prepared.result
-            self.stats.last_insert_ms = round((time.perf_counter() - started) * 1000, 1)
+            stored_s = time.perf_counter() - started
+            self.stats.last_insert_ms = round(stored_s * 1000, 1)
             self.stats.inserted += result.inserted
             self.stats.duplicates += result.duplicates
             self.stats.unpriced += result.unpriced
@@ -97,6 +101,8 @@ class BatchSink:
         self.stats.records += len(records)
         self.stats.events += len(decoded.accepted) + len(decoded.rejected)
         self.stats.last_batch_size = len(records)
+        for observe in self.observers:
+            observe(len(records), len(decoded.accepted) + len(decoded.rejected), stored_s)
 
     async def _retry(
         self, what: str, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs

@@ -81,7 +81,6 @@ class AlertDispatcher:
         self._seen: dict[str, _Seen] = {}
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
 
     async def __aenter__(self) -> AlertDispatcher:
         self._session = aiohttp.ClientSession(
@@ -106,10 +105,6 @@ class AlertDispatcher:
                 await self._task
         await self.__aexit__()
 
-    def wake(self) -> None:
-        """Evaluate now rather than at the next tick (e.g. after a batch was stored)."""
-        self._wake.set()
-
     async def _loop(self) -> None:
         while True:
             try:
@@ -118,9 +113,7 @@ class AlertDispatcher:
                 raise
             except Exception:  # storage down, say: try again next tick
                 log.exception("alert evaluation failed; retrying next tick")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.interval_s)
-            self._wake.clear()
+            await asyncio.sleep(self.settings.interval_s)
 
     async def run_once(self) -> None:
         """One tick: queue newly crossed thresholds, then attempt every due delivery."""

@@ -284,8 +284,8 @@ async def test_the_background_task_delivers_and_follows_budget_changes(api: Api)
         assert Decimal(bodies(rec)[1]["data"]["monthly_budget_usd"]) == Decimal(60)
 
 
-async def wait_for(condition: Any, timeout: float = 20) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def wait_for(condition: Any, within: float = 20) -> None:
+    deadline = asyncio.get_running_loop().time() + within
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
         await asyncio.sleep(0.05)
