@@ -4,16 +4,10 @@ With the embedded engine ``llmhub-serve`` does this beside the sink. With a serv
 one ``llmhub-alerts`` (two would both send each alert, under one delivery id). Deliveries are
 recorded in ClickHouse before and after each attempt, so a restart loses and repeats nothing
 beyond the at-least-once window described in docs/webhooks.md.
-
-examples:
-  LLMHUB_CLICKHOUSE_URL=http://ch:8123/ llmhub-alerts
-  LLMHUB_METRICS_PORT=9100 LLMHUB_METRICS_HOST=0.0.0.0 llmhub-alerts
-  llmhub-alerts --check       # settings valid and storage reachable? exit 0, else 1 (2: config)
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import sys
@@ -21,6 +15,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from cli.args import EXIT_OK, EXIT_USAGE, emit_json, fail, parser
 from cli.metrics_server import start_metrics_server
 from cli.startup import load_settings, stop_event
 from core.pricing import load_catalog
@@ -29,6 +24,11 @@ from notify.dispatcher import AlertDispatcher
 from storage.clickhouse import open_storage
 
 log = logging.getLogger("llmhub.alerts")
+
+EXAMPLES = """\
+  LLMHUB_CLICKHOUSE_URL=http://ch:8123/ llmhub-alerts
+  LLMHUB_METRICS_PORT=9100 LLMHUB_METRICS_HOST=0.0.0.0 llmhub-alerts   # /metrics, /readyz
+  llmhub-alerts --check --json          # exit 0 if settings and storage are fine"""
 
 
 async def run(settings: Settings) -> None:
@@ -59,26 +59,25 @@ async def run(settings: Settings) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="llmhub-alerts",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--check", action="store_true", help="validate settings and storage")
-    args = parser.parse_args(argv)
+    p = parser("llmhub-alerts", __doc__, EXAMPLES)
+    p.add_argument("--check", action="store_true", help="validate settings and storage")
+    p.add_argument("--json", action="store_true", help="with --check: print the outcome as JSON")
+    args = p.parse_args(argv)
     settings = load_settings()
     if settings is None:
-        return 2
+        return EXIT_USAGE
     if args.check:
         try:
             open_storage(settings.clickhouse, load_catalog(), pool_size=1).close()
         except Exception as exc:
-            print(f"storage unreachable: {exc}", file=sys.stderr)
-            return 1
-        print("ok: settings valid, storage reachable")
-        return 0
+            return fail(f"storage {settings.clickhouse.dsn}: {exc}", args.json)
+        if args.json:
+            emit_json({"ok": True, "storage": settings.clickhouse.dsn})
+        else:
+            print("ok: settings valid, storage reachable")
+        return EXIT_OK
     asyncio.run(run(settings))
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

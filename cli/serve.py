@@ -9,7 +9,6 @@ neither package imports the other.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import sys
@@ -17,6 +16,7 @@ import sys
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from cli.args import EXIT_OK, EXIT_USAGE, emit_json, fail, parser
 from cli.startup import load_settings, stop_event
 from core.pricing import load_catalog
 from core.settings import Settings
@@ -91,22 +91,35 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         services.storage.close()
 
 
+EXAMPLES = """\
+  llmhub-serve                                   # embedded engine in .data/chdb, API on :8080
+  LLMHUB_KAFKA_BOOTSTRAP=127.0.0.1:19092 llmhub-serve     # + the Kafka sink and budget alerts
+  LLMHUB_CLICKHOUSE_URL=http://ch:8123/ LLMHUB_API_WITH_WORKER=false llmhub-serve
+  llmhub-serve --check --json                    # exit 0 if settings and storage are fine"""
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="llmhub-serve", description=__doc__)
-    parser.add_argument(
-        "--check", action="store_true", help="validate settings and storage, then exit"
-    )
-    args = parser.parse_args(argv)
+    p = parser("llmhub-serve", __doc__, EXAMPLES)
+    p.add_argument("--check", action="store_true", help="validate settings and storage, then exit")
+    p.add_argument("--json", action="store_true", help="with --check: print the outcome as JSON")
+    args = p.parse_args(argv)
     settings = load_settings()
     if settings is None:
-        return 2
+        return EXIT_USAGE
     if args.check:
-        services = build_services(settings)
-        services.storage.ping()
-        print(f"ok: settings valid, storage {settings.clickhouse.dsn} reachable and migrated")
-        return 0
+        try:
+            services = build_services(settings)
+            services.storage.ping()
+            services.storage.close()
+        except Exception as exc:
+            return fail(f"storage {settings.clickhouse.dsn}: {exc}", args.json)
+        if args.json:
+            emit_json({"ok": True, "storage": settings.clickhouse.dsn, "migrated": True})
+        else:
+            print(f"ok: settings valid, storage {settings.clickhouse.dsn} reachable and migrated")
+        return EXIT_OK
     asyncio.run(serve(settings))
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ because only one process may open the embedded data directory.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import sys
@@ -14,6 +13,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from cli.args import EXIT_OK, EXIT_USAGE, emit_json, fail, parser
 from cli.metrics_server import start_metrics_server
 from cli.startup import load_settings, stop_event
 from core.decode import Limits
@@ -54,28 +54,51 @@ async def run(settings: Settings) -> None:
         storage.close()
 
 
+EXAMPLES = """\
+  LLMHUB_CLICKHOUSE_URL=http://ch:8123/ LLMHUB_KAFKA_BOOTSTRAP=kafka:9092 llmhub-worker
+  LLMHUB_METRICS_PORT=9100 LLMHUB_METRICS_HOST=0.0.0.0 llmhub-worker   # /metrics, /readyz
+  llmhub-worker --check --json                # exit 0 if settings, broker, storage are fine"""
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="llmhub-worker", description=__doc__)
-    parser.add_argument("--check", action="store_true", help="validate settings, broker, storage")
-    args = parser.parse_args(argv)
+    p = parser("llmhub-worker", __doc__, EXAMPLES)
+    p.add_argument("--check", action="store_true", help="validate settings, broker, storage")
+    p.add_argument("--json", action="store_true", help="with --check: print the outcome as JSON")
+    args = p.parse_args(argv)
     settings = load_settings()
     if settings is None:
-        return 2
+        return EXIT_USAGE
     if not settings.kafka.bootstrap:
         print("LLMHUB_KAFKA_BOOTSTRAP is not set", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if settings.clickhouse.embedded and not args.check:
         log.warning(
             "embedded engine: no other process (llmhub-serve) may use %s",
             settings.clickhouse.data_dir,
         )
     if args.check:
-        asyncio.run(ensure_topics(settings))
-        open_storage(settings.clickhouse, load_catalog(), pool_size=1).close()
-        print("ok: settings valid, broker and storage reachable")
-        return 0
+        try:
+            asyncio.run(ensure_topics(settings))
+        except Exception as exc:
+            return fail(f"broker {settings.kafka.bootstrap}: {exc}", args.json)
+        try:
+            open_storage(settings.clickhouse, load_catalog(), pool_size=1).close()
+        except Exception as exc:
+            return fail(f"storage {settings.clickhouse.dsn}: {exc}", args.json)
+        if args.json:
+            emit_json(
+                {
+                    "ok": True,
+                    "broker": settings.kafka.bootstrap,
+                    "topics": [settings.kafka.topic, settings.kafka.dlq_topic],
+                    "storage": settings.clickhouse.dsn,
+                }
+            )
+        else:
+            print("ok: settings valid, broker and storage reachable")
+        return EXIT_OK
     asyncio.run(run(settings))
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":
