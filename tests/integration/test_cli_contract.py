@@ -37,7 +37,9 @@ async def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, 
 
 
 def admin_args(api: Api, *args: str) -> tuple[str, ...]:
-    return ("cli.admin", "--url", api.base_url, "--token", api.admin_token, *args)
+    # "--token=..." because a random token may start with "-" (argparse would take it for an
+    # option).
+    return ("cli.admin", "--url", api.base_url, f"--token={api.admin_token}", *args)
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -110,8 +112,7 @@ async def test_demo_json_gives_keys_that_work(api: Api) -> None:
         "cli.demo",
         "--url",
         api.base_url,
-        "--token",
-        api.admin_token,
+        f"--token={api.admin_token}",
         "--bootstrap",
         "",
         "--days",
