@@ -32,7 +32,12 @@ async def run(*args: str) -> tuple[int, str, str]:
 
 async def admin(api: Api, *args: str) -> Any:
     code, out, err = await run(
-        "cli.admin", "--url", api.base_url, "--token", api.admin_token, *args
+        # "--token=..." because a random token may start with "-" (argparse: an option).
+        "cli.admin",
+        "--url",
+        api.base_url,
+        f"--token={api.admin_token}",
+        *args,
     )
     assert code == 0, err
     return json.loads(out)
