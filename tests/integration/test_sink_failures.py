@@ -182,7 +182,7 @@ async def test_tombstone_and_undecodable_records_are_dead_lettered_alone(
     (letter,) = await dead_letters(settings, 1)
     assert letter.value is None
     headers = dict(letter.headers)
-    assert headers["llmhub.reason"] in (b"undecodable", b"null_value", b"empty_value")
+    assert headers["llmhub.reason"] in (b"undecodable", b"tombstone", b"null_value", b"empty_value")
     await wait_for(lambda: _offsets_match(settings), 15, "the commit past the tombstone")
 
 
