@@ -130,6 +130,7 @@ async def test_worker_metrics_follow_stored_duplicated_dead_lettered_unpriced(
     suffix = uuid.uuid4().hex[:8]
     topic = f"metrics-{suffix}"
     port = _free_port()
+    health_port = _free_port()
     env = {
         **os.environ,
         "LLMHUB_CLICKHOUSE_URL": "",
@@ -142,6 +143,8 @@ async def test_worker_metrics_follow_stored_duplicated_dead_lettered_unpriced(
         "LLMHUB_KAFKA_PARTITIONS": "2",
         "LLMHUB_WORKER_BATCH_WINDOW_S": "0.1",
         "LLMHUB_METRICS_PORT": str(port),
+        # The worker's health server (the API's /healthz, /readyz) is the same server.
+        "LLMHUB_WORKER_HEALTH_PORT": str(health_port),
     }
     log = tmp_path / "worker.log"
     with log.open("ab") as out:
@@ -208,6 +211,12 @@ async def test_worker_metrics_follow_stored_duplicated_dead_lettered_unpriced(
             await until(caught_up, 30, "lag 0 on both partitions")
             async with session.get(f"{url}/healthz") as r:
                 assert r.status == 200
+            health = f"http://127.0.0.1:{health_port}"
+            for path in ("/healthz", "/readyz"):
+                async with session.get(f"{health}{path}") as r:
+                    assert r.status == 200, path
+            m = await scrape(session, health)
+            assert value(m, "llmhub_sink_events_stored_total") == 21
     finally:
         if proc.returncode is None:
             proc.terminate()
