@@ -52,6 +52,7 @@ class _Before:
         self.exports = storage.exports
         self.fleet = storage.fleet
         self.sql = storage.sql
+        self.alerts = storage.alerts
         self.usage = self.logs = storage.fresh
 
     def ping(self) -> None: ...

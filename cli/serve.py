@@ -9,18 +9,21 @@ neither package imports the other.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import sys
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
+from cli.args import EXIT_OK, EXIT_USAGE, emit_json, fail, parser
 from cli.startup import load_settings, stop_event
 from core.pricing import load_catalog
 from core.settings import Settings
+from ingest.metrics import SinkCollector, SinkMetrics
 from ingest.producer import EventProducer
 from ingest.runtime import IngestRuntime
+from notify.dispatcher import AlertDispatcher
 from query_api.app import create_app
 from query_api.http import Services
 from query_api.reports import BillingReports
@@ -37,7 +40,8 @@ def build_services(settings: Settings) -> Services:
 async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     """Run until SIGTERM/SIGINT: API, plus the sink when configured to run in-process."""
     services = build_services(settings)
-    runner = web.AppRunner(create_app(services), access_log=None)
+    registry = CollectorRegistry()
+    runner = web.AppRunner(create_app(services, registry), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.api.host, settings.api.port)
     await site.start()
@@ -59,8 +63,15 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
                 services.limits,
                 services.storage.dead_letters,
             )
+            runtime.observers.append(SinkMetrics(registry).observe)
+            registry.register(SinkCollector(runtime))
             await runtime.start()
             services.ingest = runtime
+    dispatcher = None
+    if settings.api.with_worker and settings.alerts.enabled:
+        # The process that owns the sink also delivers budget alerts (one per deployment).
+        dispatcher = AlertDispatcher(services.storage, settings.alerts, registry=registry)
+        await dispatcher.start()
     log.info(
         "llmhub API on http://%s:%s (storage %s%s)",
         settings.api.host,
@@ -75,6 +86,8 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         await stop.wait()
     finally:
         log.info("shutting down")
+        if dispatcher is not None:
+            await dispatcher.stop()
         if runtime is not None:
             await runtime.stop()
         if publisher is not None:
@@ -83,22 +96,35 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         services.storage.close()
 
 
+EXAMPLES = """\
+  llmhub-serve                                   # embedded engine in .data/chdb, API on :8080
+  LLMHUB_KAFKA_BOOTSTRAP=127.0.0.1:19092 llmhub-serve     # + the Kafka sink and budget alerts
+  LLMHUB_CLICKHOUSE_URL=http://ch:8123/ LLMHUB_API_WITH_WORKER=false llmhub-serve
+  llmhub-serve --check --json                    # exit 0 if settings and storage are fine"""
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="llmhub-serve", description=__doc__)
-    parser.add_argument(
-        "--check", action="store_true", help="validate settings and storage, then exit"
-    )
-    args = parser.parse_args(argv)
+    p = parser("llmhub-serve", __doc__, EXAMPLES)
+    p.add_argument("--check", action="store_true", help="validate settings and storage, then exit")
+    p.add_argument("--json", action="store_true", help="with --check: print the outcome as JSON")
+    args = p.parse_args(argv)
     settings = load_settings()
     if settings is None:
-        return 2
+        return EXIT_USAGE
     if args.check:
-        services = build_services(settings)
-        services.storage.ping()
-        print(f"ok: settings valid, storage {settings.clickhouse.dsn} reachable and migrated")
-        return 0
+        try:
+            services = build_services(settings)
+            services.storage.ping()
+            services.storage.close()
+        except Exception as exc:
+            return fail(f"storage {settings.clickhouse.dsn}: {exc}", args.json)
+        if args.json:
+            emit_json({"ok": True, "storage": settings.clickhouse.dsn, "migrated": True})
+        else:
+            print(f"ok: settings valid, storage {settings.clickhouse.dsn} reachable and migrated")
+        return EXIT_OK
     asyncio.run(serve(settings))
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

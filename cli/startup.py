@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 
+from cli import logs
 from core.settings import Settings, SettingsError
 
 
@@ -22,13 +23,16 @@ def cli_settings() -> Settings:
 
 
 def load_settings() -> Settings | None:
-    """Configure logging and read the settings; print every problem and return None if invalid."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    """Read the settings and configure logging (``LLMHUB_LOG_FORMAT``/``_LEVEL``); print every
+    problem and return None if invalid."""
+    logs.configure("text", "INFO")
     try:
-        return Settings.from_env()
+        settings = Settings.from_env()
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return None
+    logs.configure(settings.observability.format, settings.observability.level)
+    return settings
 
 
 def stop_event(deadline_s: float | None = None) -> asyncio.Event:

@@ -6,20 +6,23 @@ because only one process may open the embedded data directory.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import sys
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
+from cli.args import EXIT_OK, EXIT_USAGE, emit_json, fail, parser
 from cli.startup import load_settings, stop_event
 from core.decode import Limits
 from core.pricing import load_catalog
 from core.settings import Settings
+from ingest.metrics import SinkCollector, SinkMetrics
 from ingest.runtime import IngestRuntime
 from ingest.topics import ensure_topics
 from query_api.http import SERVICES, Services, errors_middleware
+from query_api.observe import METRICS, metrics
 from query_api.reports import BillingReports
 from query_api.routes import meta
 from storage.clickhouse import ClickHouseStorage, open_storage
@@ -32,8 +35,11 @@ async def run(settings: Settings) -> None:
     runtime = IngestRuntime(
         settings, storage.events, Limits.from_settings(settings.worker), storage.dead_letters
     )
+    registry = CollectorRegistry()
+    runtime.observers.append(SinkMetrics(registry).observe)
+    registry.register(SinkCollector(runtime))
     stop = stop_event(settings.worker.shutdown_deadline_s)
-    health = await _health_site(settings, storage, runtime)
+    health = await _health_site(settings, storage, runtime, registry)
     await runtime.start()
     try:
         await stop.wait()
@@ -45,45 +51,83 @@ async def run(settings: Settings) -> None:
 
 
 async def _health_site(
-    settings: Settings, storage: ClickHouseStorage, runtime: IngestRuntime
+    settings: Settings,
+    storage: ClickHouseStorage,
+    runtime: IngestRuntime,
+    registry: CollectorRegistry,
 ) -> web.AppRunner | None:
-    """/healthz and /readyz for this worker (the API's own routes), when a port is set."""
-    w = settings.worker
-    if not w.health_port:
+    """/healthz and /readyz (the API's own routes) and /metrics of this worker.
+
+    One server, listening on ``LLMHUB_WORKER_HEALTH_PORT`` and on ``LLMHUB_METRICS_PORT``
+    (either may be off; the same port twice is bound once).
+    """
+    w, obs = settings.worker, settings.observability
+    binds = {
+        (host, port)
+        for host, port in ((w.health_host, w.health_port), (obs.metrics_host, obs.metrics_port))
+        if port
+    }
+    if not binds:
         return None
     services = Services(settings, storage, BillingReports(storage), ingest=runtime)
     app = web.Application(middlewares=[errors_middleware])
     app[SERVICES] = services
+    app[METRICS] = registry
     meta.register(app, {})
+    app.router.add_get("/metrics", metrics)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, w.health_host, w.health_port).start()
-    log.info("worker health on http://%s:%s/healthz", w.health_host, w.health_port)
+    for host, port in sorted(binds):
+        await web.TCPSite(runner, host, port).start()
+        log.info("worker health and metrics on http://%s:%s/", host, port)
     return runner
 
 
+EXAMPLES = """\
+  LLMHUB_CLICKHOUSE_URL=http://ch:8123/ LLMHUB_KAFKA_BOOTSTRAP=kafka:9092 llmhub-worker
+  LLMHUB_METRICS_PORT=9100 LLMHUB_METRICS_HOST=0.0.0.0 llmhub-worker   # /metrics, /readyz
+  llmhub-worker --check --json                # exit 0 if settings, broker, storage are fine"""
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="llmhub-worker", description=__doc__)
-    parser.add_argument("--check", action="store_true", help="validate settings, broker, storage")
-    args = parser.parse_args(argv)
+    p = parser("llmhub-worker", __doc__, EXAMPLES)
+    p.add_argument("--check", action="store_true", help="validate settings, broker, storage")
+    p.add_argument("--json", action="store_true", help="with --check: print the outcome as JSON")
+    args = p.parse_args(argv)
     settings = load_settings()
     if settings is None:
-        return 2
+        return EXIT_USAGE
     if not settings.kafka.bootstrap:
         print("LLMHUB_KAFKA_BOOTSTRAP is not set", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if settings.clickhouse.embedded and not args.check:
         log.warning(
             "embedded engine: no other process (llmhub-serve) may use %s",
             settings.clickhouse.data_dir,
         )
     if args.check:
-        asyncio.run(ensure_topics(settings))
-        open_storage(settings.clickhouse, load_catalog(), pool_size=1).close()
-        print("ok: settings valid, broker and storage reachable")
-        return 0
+        try:
+            asyncio.run(ensure_topics(settings))
+        except Exception as exc:
+            return fail(f"broker {settings.kafka.bootstrap}: {exc}", args.json)
+        try:
+            open_storage(settings.clickhouse, load_catalog(), pool_size=1).close()
+        except Exception as exc:
+            return fail(f"storage {settings.clickhouse.dsn}: {exc}", args.json)
+        if args.json:
+            emit_json(
+                {
+                    "ok": True,
+                    "broker": settings.kafka.bootstrap,
+                    "topics": [settings.kafka.topic, settings.kafka.dlq_topic],
+                    "storage": settings.clickhouse.dsn,
+                }
+            )
+        else:
+            print("ok: settings valid, broker and storage reachable")
+        return EXIT_OK
     asyncio.run(run(settings))
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,12 +34,16 @@ class ClickHouseSettings(BaseSettings):
     pool_size: int = Field(default=4, ge=1, le=64)
     # Blocks remembered for insert de-duplication (see docs/architecture.md, exactly-once).
     dedup_window: int = Field(default=10_000, ge=100)
+    # Empty: one server (or the embedded engine). A cluster name from the servers'
+    # remote_servers: tables become ReplicatedMergeTree shards behind Distributed tables,
+    # created ON CLUSTER (storage/clickhouse/cluster.py, README "Scaling out").
+    cluster: str = ""
 
-    @field_validator("database")
+    @field_validator("database", "cluster")
     @classmethod
     def _identifier(cls, value: str) -> str:
-        # The database name is spliced into SQL as an identifier, so it must be one.
-        if not _IDENT.match(value):
+        # Spliced into SQL as an identifier, so it must be one.
+        if value and not _IDENT.match(value):
             raise ValueError("must be a plain identifier ([A-Za-z_][A-Za-z0-9_]*)")
         return value
 
@@ -156,6 +160,34 @@ class ApiSettings(BaseSettings):
         return self.admin_token.get_secret_value() if self.admin_token else ""
 
 
+class AlertSettings(BaseSettings):
+    """Budget alert webhooks (notify/): run beside the sink, one dispatcher per deployment."""
+
+    model_config = SettingsConfigDict(env_prefix="LLMHUB_ALERTS_", extra="ignore")
+
+    enabled: bool = True
+    # How often month-to-date spend is compared with the last one seen, per client.
+    interval_s: float = Field(default=5.0, gt=0)
+    timeout_s: float = Field(default=10.0, gt=0)
+    retry_initial_s: float = Field(default=2.0, gt=0)
+    retry_max_s: float = Field(default=600.0, gt=0)
+    # After this many failed attempts a delivery is marked failed (shown by the admin API).
+    max_attempts: int = Field(default=12, ge=1)
+
+
+class ObservabilitySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LLMHUB_LOG_", extra="ignore")
+
+    # json: one JSON object per line (request id included); text: for a terminal.
+    format: Literal["json", "text"] = "json"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Port of /metrics (and /healthz, /readyz) for processes without the API (worker,
+    # alerts); the API serves /metrics on its own port. 0 (default): no metrics server;
+    # deployments set 9100 and host 0.0.0.0 (deploy/k8s, docker-compose.yml).
+    metrics_port: int = Field(default=0, ge=0, le=65535, validation_alias="LLMHUB_METRICS_PORT")
+    metrics_host: str = Field(default="127.0.0.1", validation_alias="LLMHUB_METRICS_HOST")
+
+
 class Settings(BaseModel):
     """The whole configuration tree."""
 
@@ -163,6 +195,8 @@ class Settings(BaseModel):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -172,6 +206,8 @@ class Settings(BaseModel):
             "kafka": KafkaSettings,
             "worker": WorkerSettings,
             "api": ApiSettings,
+            "alerts": AlertSettings,
+            "observability": ObservabilitySettings,
         }
         built: dict[str, Any] = {}
         problems: list[str] = []

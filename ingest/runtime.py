@@ -18,6 +18,7 @@ import hashlib
 import logging
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 import faust
@@ -66,6 +67,8 @@ def _faust_app(settings: Settings) -> faust.App:
         # Static membership: a worker restarted after a crash takes its partitions back at
         # once, instead of the group waiting a session timeout for the dead member.
         consumer_group_instance_id=instance_id(settings),
+        # Any topic Faust itself creates gets the project's replication factor too.
+        topic_replication_factor=k.replication_factor,
     )
 
 
@@ -112,6 +115,8 @@ class IngestRuntime:
         self.caught_up_at = time.monotonic()
         self._producer: AIOKafkaProducer | None = None
         self._stats_task: asyncio.Task[None] | None = None
+        # Per-batch hooks handed to the sink (metrics: ingest/metrics.py, wired by cli/).
+        self.observers: list[Callable[[int, int, float | None], None]] = []
 
     async def start(self) -> None:
         k, w = self.settings.kafka, self.settings.worker
@@ -132,6 +137,7 @@ class IngestRuntime:
             RetryPolicy(w.retry_initial_s, w.retry_max_s, w.unknown_error_attempts),
             self.dead_letter_table,
         )
+        self.sink.observers.extend(self.observers)
         app = _faust_app(self.settings)
         topic = app.topic(
             k.topic, value_serializer="raw", key_serializer="raw", partitions=k.partitions

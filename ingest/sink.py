@@ -99,15 +99,19 @@ class BatchSink:
         # Monotonic times for health: when the last batch finished, since when it retries.
         self.last_progress_at = clock()
         self.degraded_since: float | None = None
+        # Called after each batch with (messages, events, seconds storing or None): metrics.
+        self.observers: list[Callable[[int, int, float | None], None]] = []
 
     async def handle(self, records: Sequence[SourceRecord]) -> None:
         """Return only when every record is stored or dead-lettered (retrying until then)."""
         accepted, rejected = decode_each(records, self.limits)
         events = len(accepted) + len(rejected)
+        stored_s = None
         if accepted:
             started = time.perf_counter()
             result, refused = await self._store(accepted)
-            self.stats.last_insert_ms = round((time.perf_counter() - started) * 1000, 1)
+            stored_s = time.perf_counter() - started
+            self.stats.last_insert_ms = round(stored_s * 1000, 1)
             self.stats.inserted += result.inserted
             self.stats.duplicates += result.duplicates
             self.stats.unpriced += result.unpriced
@@ -120,6 +124,8 @@ class BatchSink:
         self.stats.events += events
         self.stats.last_batch_size = len(records)
         self.last_progress_at = self.clock()
+        for observe in self.observers:
+            observe(len(records), events, stored_s)
 
     async def _store(self, accepted: list[Accepted]) -> tuple[WriteResult, list[Rejection]]:
         """Store block by block (one partition each); return the totals and the refusals."""

@@ -15,12 +15,11 @@ altered at start-up, keeping the other settings it has.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 from core.settings import Settings
 
@@ -48,8 +47,17 @@ def topic_configs(settings: Settings) -> dict[str, dict[str, str]]:
     }
 
 
+class TopicError(RuntimeError):
+    """The broker refused to create a topic (e.g. more replicas than brokers)."""
+
+
 async def ensure_topics(settings: Settings) -> None:
-    """Create the generations and dead-letter topics, or fix their settings (idempotent)."""
+    """Create the generations and dead-letter topics if missing, or fix their settings (idempotent).
+
+    Both get ``LLMHUB_KAFKA_PARTITIONS`` partitions and ``LLMHUB_KAFKA_REPLICATION_FACTOR``
+    replicas. The broker answers per topic; a refusal (a replication factor above the broker
+    count, say) raises instead of leaving the topic to be auto-created with other settings.
+    """
     k = settings.kafka
     wanted = topic_configs(settings)
     admin = AIOKafkaAdminClient(bootstrap_servers=k.bootstrap)
@@ -67,12 +75,31 @@ async def ensure_topics(settings: Settings) -> None:
             if name not in existing
         ]
         if new:
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(new)
+            await _create(admin, new, settings)
         for name in existing & wanted.keys():
             await _align(admin, name, wanted[name])
     finally:
         await admin.close()
+
+
+async def _create(admin: AIOKafkaAdminClient, new: list[NewTopic], settings: Settings) -> None:
+    """Create ``new``; the broker answers per topic, and a refusal other than "exists" raises."""
+    k = settings.kafka
+    try:
+        response = await admin.create_topics(new)
+    except TopicAlreadyExistsError:
+        return  # another process created them meanwhile
+    problems = []
+    for error in response.topic_errors:
+        name, code = error[0], error[1]
+        message = error[2] if len(error) > 2 else None
+        if code and for_code(code) is not TopicAlreadyExistsError:
+            problems.append(f"{name}: {for_code(code).__name__}: {message or ''}".strip())
+    if problems:
+        raise TopicError(
+            f"cannot create topics (replication factor {k.replication_factor}, "
+            f"{k.partitions} partitions): " + "; ".join(problems)
+        )
 
 
 async def current_configs(admin: AIOKafkaAdminClient, topic: str) -> dict[str, tuple[str, int]]:

@@ -19,6 +19,7 @@ from core.calendar import GroupBy
 from core.decode import Accepted
 from core.tenancy import ApiKey, Client, IssuedKey
 from core.usage import Metrics
+from core.webhooks import Delivery, Webhook
 
 # Columns a usage breakdown can be keyed by.
 Dimension = Literal["provider", "model", "endpoint"]
@@ -347,6 +348,33 @@ class SqlConsole(Protocol):
         ...
 
 
+class AlertStore(Protocol):
+    """Budget alert webhooks per client and the record of every delivery."""
+
+    def set_webhook(self, hook: Webhook) -> None: ...
+
+    def delete_webhook(self, client_id: str) -> None: ...
+
+    def get_webhook(self, client_id: str) -> Webhook | None: ...
+
+    def webhooks(self) -> list[Webhook]: ...
+
+    def month_spend(
+        self, client_ids: Sequence[str], start: datetime, end: datetime
+    ) -> dict[str, Decimal]:
+        """Spend per client over ``[start, end)`` (naive UTC, whole hours)."""
+        ...
+
+    def queued_thresholds(self, month: str) -> dict[str, set[int]]: ...
+
+    def save(self, delivery: Delivery) -> None:
+        """Write one revision of a delivery; the highest revision is its state."""
+
+    def due(self, now: datetime) -> list[Delivery]: ...
+
+    def deliveries(self, client_id: str) -> list[Delivery]: ...
+
+
 class Storage(Protocol):
     """Everything above, from one engine."""
 
@@ -373,6 +401,9 @@ class Storage(Protocol):
 
     @property
     def sql(self) -> SqlConsole: ...
+
+    @property
+    def alerts(self) -> AlertStore: ...
 
     def ping(self) -> None:
         """Raise if the engine cannot answer a query now."""

@@ -10,6 +10,7 @@ import logging
 
 from core.pricing import PriceCatalog
 from core.settings import ClickHouseSettings
+from storage.clickhouse.alerts import AlertStore
 from storage.clickhouse.cached import CachedReads
 from storage.clickhouse.changes import ObservedWriter
 from storage.clickhouse.console import ClickHouseConsole
@@ -49,6 +50,7 @@ class ClickHouseStorage:
         self.dead_letters = DeadLetterTable(pool)
         self._exports = ClickHouseExports(pool)
         self.sql = ClickHouseConsole(pool.settings)
+        self.alerts = AlertStore(pool)
 
     @property
     def usage(self) -> ClickHouseReads | CachedReads:
@@ -86,6 +88,7 @@ def open_storage(
 
 
 __all__ = [
+    "AlertStore",
     "ClickHousePool",
     "ClickHouseStorage",
     "DeadLetterTable",

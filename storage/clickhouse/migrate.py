@@ -42,18 +42,30 @@ def available() -> list[Migration]:
 def migrate(pool: ClickHousePool) -> list[str]:
     """Create the database if needed and apply pending migrations; return the names applied."""
     db = pool.database
-    pool.command(f"CREATE DATABASE IF NOT EXISTS {db}")
-    pool.command(
-        f"CREATE TABLE IF NOT EXISTS {db}.schema_migrations "
-        "(version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) "
-        "ENGINE = MergeTree ORDER BY version"
-    )
+    cluster = pool.settings.cluster
+    if cluster:
+        from storage.clickhouse.cluster import bootstrap_statements
+
+        for statement in bootstrap_statements(db, cluster):
+            pool.command(statement)
+    else:
+        pool.command(f"CREATE DATABASE IF NOT EXISTS {db}")
+        pool.command(
+            f"CREATE TABLE IF NOT EXISTS {db}.schema_migrations "
+            "(version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) "
+            "ENGINE = MergeTree ORDER BY version"
+        )
     done = {row[0] for row in pool.query_rows(f"SELECT version FROM {db}.schema_migrations")}
     applied = []
     for migration in available():
         if migration.version in done:
             continue
-        for statement in migration.statements(db, pool.settings.dedup_window):
+        statements = migration.statements(db, pool.settings.dedup_window)
+        if cluster:
+            from storage.clickhouse.cluster import cluster_statements
+
+            statements = cluster_statements(statements, cluster)
+        for statement in statements:
             pool.command(statement)
         pool.insert(
             "schema_migrations", [[migration.version], [migration.name]], ["version", "name"]

@@ -24,8 +24,12 @@ def connect(settings: ClickHouseSettings) -> Client:
     if settings.embedded:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         return clickhouse_connect.get_client(dsn=settings.dsn)
-    # No session id: a server serialises the queries of one session.
-    return clickhouse_connect.get_client(dsn=settings.dsn, autogenerate_session_id=False)
+    # No session id: a server serialises the queries of one session. On a cluster an insert
+    # into a Distributed table returns only once the shards have it (the sink acks after).
+    extra = {"distributed_foreground_insert": 1} if settings.cluster else None
+    return clickhouse_connect.get_client(
+        dsn=settings.dsn, autogenerate_session_id=False, settings=extra
+    )
 
 
 class ClickHousePool:

@@ -1,4 +1,6 @@
-"""The topics the project creates keep every record until handled (real broker)."""
+"""The topics the project creates keep every record until handled, have the configured
+partitions and replication factor, and a factor the cluster cannot satisfy is an error at
+start-up rather than a silently missing topic (real broker)."""
 
 from __future__ import annotations
 
@@ -88,3 +90,45 @@ async def test_existing_topics_are_fixed_and_keep_their_other_settings(
     assert generations["message.timestamp.type"] == "LogAppendTime"
     assert generations["segment.ms"] == "3600000", "an operator's own setting is kept"
     assert (await _configs(kafka_bootstrap, settings.kafka.dlq_topic))["retention.ms"] == "-1"
+
+
+def kafka_settings(bootstrap: str, replication_factor: int) -> Settings:
+    suffix = uuid.uuid4().hex[:8]
+    kafka = KafkaSettings(
+        bootstrap=bootstrap,
+        topic=f"rf-{suffix}",
+        dlq_topic=f"rf-{suffix}.dlq",
+        partitions=3,
+        replication_factor=replication_factor,
+    )
+    return Settings(kafka=kafka)
+
+
+async def describe(bootstrap: str, topics: list[str]) -> dict[str, list[int]]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        found = await admin.describe_topics(topics)
+    finally:
+        await admin.close()
+    return {
+        t["topic"]: [len(p["replicas"]) for p in t["partitions"]] for t in found if t["partitions"]
+    }
+
+
+async def test_topics_get_the_configured_replication_factor(kafka_bootstrap: str) -> None:
+    settings = kafka_settings(kafka_bootstrap, 1)
+    await ensure_topics(settings)
+    await ensure_topics(settings)  # idempotent
+    k = settings.kafka
+    assert await describe(kafka_bootstrap, [k.topic, k.dlq_topic]) == {
+        k.topic: [1, 1, 1],
+        k.dlq_topic: [1, 1, 1],
+    }
+
+
+async def test_a_factor_above_the_broker_count_fails_loudly(kafka_bootstrap: str) -> None:
+    settings = kafka_settings(kafka_bootstrap, 3)  # the test broker is one node
+    with pytest.raises(Exception, match=r"(?i)replication"):
+        await ensure_topics(settings)
+    assert await describe(kafka_bootstrap, [settings.kafka.topic]) == {}

@@ -1,0 +1,1 @@
+"""Budget alerts delivered: signed webhooks when a client's spend crosses a threshold."""
