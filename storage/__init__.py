@@ -3,6 +3,9 @@
 Handlers, reports and the sink depend on these shapes only. ClickHouse (embedded chdb or a
 server, one code path) is the implementation in :mod:`storage.clickhouse`; a second engine, or
 a test double, is one more package beside it that satisfies the same Protocols.
+
+Why one module of ~400 lines: it is the whole contract, Protocols and the value types they
+exchange, and nothing else; a second engine reads this one file to know what to implement.
 """
 
 from __future__ import annotations
