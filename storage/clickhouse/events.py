@@ -6,11 +6,12 @@ The exactly-once effect and its limits are described on :class:`EventStore`; the
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -22,6 +23,7 @@ from storage import PreparedWrite, WriteResult
 from storage.clickhouse.columns import build_table
 from storage.clickhouse.errors import guard
 from storage.clickhouse.pool import ClickHousePool
+from storage.clickhouse.repair import repair
 
 # Ids per duplicate-check query when ids are sent: keeps the bound parameters under the
 # HTTP URI limit of a ClickHouse server (1 MiB by default).
@@ -29,6 +31,49 @@ _LOOKUP_CHUNK = 4_000
 # The duplicate check lists a batch's time span when it holds at most this many rows.
 SPAN_ROWS_PER_EVENT = 4
 SPAN_ROWS_MIN = 1_000
+
+
+class InsertGate:
+    """Inserts pass together; a rollup repair passes alone, once the inserts in flight end.
+
+    A repair compares raw rows with rollup rows, so an insert whose raw part is visible and
+    whose rollup part is not yet would be counted twice. New inserts wait while one waits.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._inserts = 0
+        self._alone = False
+
+    @contextlib.contextmanager
+    def shared(self) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._alone)
+            self._inserts += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._inserts -= 1
+                self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def alone(self) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._alone)
+            self._alone = True
+            self._cond.wait_for(lambda: self._inserts == 0)
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._alone = False
+                self._cond.notify_all()
+
+
+def _hour(item: Accepted) -> datetime:
+    """The rollup hour of an event: naive UTC, floored."""
+    return utc.naive(item.event.occurred_at).replace(minute=0, second=0, microsecond=0)
 
 
 @dataclass(frozen=True)
@@ -50,6 +95,9 @@ class EventStore:
        redelivery after a crash and producers that send an event twice.
     2. The insert carries a token derived from the ids it holds, so if an insert timed out but
        did land, its retry (the same rows) is dropped by ClickHouse's block de-duplication.
+    3. When the check finds events already stored (a redelivery after a crash), the rollup is
+       repaired for their client-hours: a crash between the raw part and the rollup part of
+       one insert would otherwise leave the usage totals short for good (see repair.py).
     Prepared rows are fixed: :meth:`insert` is retried with the very same rows and token, which
     also lets the rollup (a materialized view with its own dedup window) receive a block whose
     first attempt failed half-way. Ids prepared but not yet inserted count as stored for other
@@ -62,6 +110,7 @@ class EventStore:
         self.catalog = catalog
         self._lock = threading.Lock()
         self._pending: set[Any] = set()
+        self._inserts = InsertGate()
 
     def write(self, accepted: Sequence[Accepted], source: str) -> WriteResult:
         """Prepare and insert block by block (the import path; the sink retries each step)."""
@@ -101,12 +150,16 @@ class EventStore:
         for item in accepted:
             unique.setdefault(item.event.event_id, item)
         with self._lock:
-            taken = guard("duplicate check", self._already_stored, list(unique.values()))
-            taken |= self._pending
-            fresh = [item for key, item in unique.items() if key not in taken]
+            stored = guard("duplicate check", self._already_stored, list(unique.values()))
+            fresh = [item for key, item in unique.items() if key not in stored | self._pending]
             ids = frozenset(item.event.event_id for item in fresh)
             self._pending |= ids
         try:
+            if stored:
+                # A redelivery after a crash: the rollup may lack these events (repair.py).
+                hours = {(unique[i].event.client_id, _hour(unique[i])) for i in stored}
+                with self._inserts.alone():
+                    guard("rollup repair", repair, self.pool, hours)
             table, unpriced = guard("prepare", build_table, fresh, self.catalog, source)
         except BaseException:
             # Not prepared: these ids must not read as in progress (as duplicates) on a retry.
@@ -122,17 +175,18 @@ class EventStore:
         assert isinstance(prepared, PreparedInsert)
         if not prepared.event_ids:
             return
-        guard(
-            "insert",
-            self.pool.insert_arrow,
-            "generations",
-            prepared.table,
-            settings={
-                "insert_deduplication_token": prepared.token,
-                # A block the table already has must still reach a view that missed it.
-                "deduplicate_blocks_in_dependent_materialized_views": 1,
-            },
-        )
+        with self._inserts.shared():
+            guard(
+                "insert",
+                self.pool.insert_arrow,
+                "generations",
+                prepared.table,
+                settings={
+                    "insert_deduplication_token": prepared.token,
+                    # A block the table already has must still reach a view that missed it.
+                    "deduplicate_blocks_in_dependent_materialized_views": 1,
+                },
+            )
 
     def release(self, prepared: PreparedWrite) -> None:
         """Forget the pending ids once inserted (or abandoned, when the batch will be redone)."""

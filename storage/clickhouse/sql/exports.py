@@ -11,10 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from core.calendar import GroupBy
-from core.usage import METRIC_NAMES
 from storage import EXPORT_LOG_COLUMNS, Dimension, ExportFilter
 from storage.clickhouse.sql import Query
-from storage.clickhouse.sql.usage import bucket_expr, whole_hours
+from storage.clickhouse.sql.usage import ROLLUP_SUMS, bucket_expr, whole_hours
 
 _DIMENSIONS: frozenset[str] = frozenset({"provider", "model", "endpoint"})
 
@@ -31,7 +30,6 @@ _RAW_METRICS = (
     "toUInt64(success) AS successes, toUInt64(latency_ms) AS latency_ms_sum, "
     "toUInt64(cost_source = 'unpriced') AS unpriced_calls"
 )
-_SUMS = ", ".join(f"sum({c}) AS {c}" for c in METRIC_NAMES)
 
 
 def _filter(flt: ExportFilter) -> tuple[str, dict[str, object]]:
@@ -115,14 +113,14 @@ def usage_rows(
             f"WHERE client_id = {{client_id:String}} AND ({' OR '.join(ranges)})"
         )
     union = " UNION ALL ".join(parts)
-    sql = f"SELECT {keys}, {_SUMS} FROM ({union}) GROUP BY {keys} ORDER BY {keys}"
+    sql = f"SELECT {keys}, {ROLLUP_SUMS} FROM ({union}) GROUP BY {keys} ORDER BY {keys}"
     return Query(sql, params)
 
 
 def usage_by_client(database: str, start: datetime, end: datetime) -> Query:
     """Every client's metrics over whole UTC hours ``[start, end)``, from the rollup."""
     sql = (
-        f"SELECT client_id, {_SUMS} FROM {database}.usage_hourly "
+        f"SELECT client_id, {ROLLUP_SUMS} FROM {database}.usage_hourly "
         "WHERE hour >= {start:DateTime('UTC')} AND hour < {end:DateTime('UTC')} "
         "GROUP BY client_id ORDER BY client_id"
     )

@@ -20,8 +20,8 @@ from storage.clickhouse.sql import Query
 # Every aggregation selects these, in this order: a row's tail is a core.usage.Metrics.
 METRIC_COLUMNS = METRIC_NAMES
 
-_SUMS = ", ".join(f"sum({c}) AS {c}" for c in METRIC_COLUMNS)
-_RAW_SUMS = (
+ROLLUP_SUMS = ", ".join(f"sum({c}) AS {c}" for c in METRIC_COLUMNS)
+RAW_SUMS = (
     "sum(cost_usd) AS cost_usd, sum(input_tokens) AS input_tokens, "
     "sum(output_tokens) AS output_tokens, sum(cached_input_tokens) AS cached_input_tokens, "
     "sum(reasoning_tokens) AS reasoning_tokens, count() AS calls, "
@@ -69,7 +69,7 @@ def _parts(
         select = ", ".join(f"{expr.format(col='hour')} AS {alias}" for alias, expr in keys)
         parts.append(
             Query(
-                f"SELECT {select + ', ' if keys else ''}{_SUMS} "
+                f"SELECT {select + ', ' if keys else ''}{ROLLUP_SUMS} "
                 f"FROM {database}.usage_hourly WHERE client_id = {{client_id:String}} "
                 "AND hour >= {full_start:DateTime('UTC')} AND hour < {full_end:DateTime('UTC')}"
                 f"{group}",
@@ -93,7 +93,7 @@ def _parts(
             params[f"lo{n}"], params[f"hi{n}"] = a, b
         parts.append(
             Query(
-                f"SELECT {select + ', ' if keys else ''}{_RAW_SUMS} "
+                f"SELECT {select + ', ' if keys else ''}{RAW_SUMS} "
                 f"FROM {database}.generations WHERE client_id = {{client_id:String}} "
                 f"AND ({' OR '.join(conditions)}){group}",
                 params,
@@ -161,11 +161,10 @@ def client_rollup(
         f"groupArray({'toInt64(' + c + ' * 1000000000)' if c == 'cost_usd' else c}) AS {c}"
         for c in METRIC_COLUMNS
     )
-    sums = ", ".join(f"sum({c}) AS {c}" for c in METRIC_COLUMNS)
     sql = (
         f"SELECT provider, model, endpoint, success, groupArray(toUInt32(hour)) AS hours, "
         f"{arrays}, any(newest) AS newest FROM ("
-        f"SELECT provider, model, endpoint, success, hour, {sums}, "
+        f"SELECT provider, model, endpoint, success, hour, {ROLLUP_SUMS}, "
         f"(SELECT max(occurred_at) FROM {database}.generations "
         "WHERE client_id = {client_id:String}) AS newest "
         f"FROM {database}.usage_hourly WHERE client_id = {{client_id:String}}{within} "
@@ -185,3 +184,40 @@ def newest_event(database: str, client_id: str) -> Query:
         "ORDER BY occurred_at DESC LIMIT 1"
     )
     return Query(sql, {"client_id": client_id})
+
+
+# The rollup's key, as usage_hourly orders it.
+ROLLUP_KEY = "client_id, hour, provider, model, endpoint, success"
+
+
+def rollup_check(database: str, pairs: list[tuple[str, datetime]]) -> tuple[Query, Query]:
+    """Rows (*ROLLUP_KEY, *METRIC_COLUMNS) for the (client_id, hour) pairs: rollup, raw.
+
+    The same key and metrics on both sides, so they compare row for row (storage.clickhouse
+    .repair). Bounded by the pairs' clients and time span first, for the primary key.
+    """
+    params: dict[str, object] = {
+        "pairs": pairs,
+        "clients": sorted({c for c, _ in pairs}),
+        "lo": min(h for _, h in pairs),
+        "hi": max(h for _, h in pairs) + timedelta(hours=1),
+    }
+    rollup = Query(
+        f"SELECT {ROLLUP_KEY}, {ROLLUP_SUMS} FROM {database}.usage_hourly "
+        "WHERE client_id IN {clients:Array(String)} "
+        "AND hour >= {lo:DateTime('UTC')} AND hour < {hi:DateTime('UTC')} "
+        "AND (client_id, hour) IN {pairs:Array(Tuple(String, DateTime('UTC')))} "
+        f"GROUP BY {ROLLUP_KEY}",
+        params,
+    )
+    raw = Query(
+        "SELECT client_id, toStartOfHour(occurred_at) AS hour, provider, model, endpoint, "
+        f"success, {RAW_SUMS} FROM {database}.generations "
+        "WHERE client_id IN {clients:Array(String)} "
+        "AND occurred_at >= {lo:DateTime64(3, 'UTC')} AND occurred_at < {hi:DateTime64(3, 'UTC')} "
+        "AND (client_id, toStartOfHour(occurred_at)) IN "
+        "{pairs:Array(Tuple(String, DateTime('UTC')))} "
+        f"GROUP BY {ROLLUP_KEY}",
+        params,
+    )
+    return rollup, raw
