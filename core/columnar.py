@@ -205,7 +205,8 @@ def _prove(events: list[_Event], limits: Limits) -> tuple[EventColumns, np.ndarr
     ok &= parsed
     costs = cols[_COL["cost_usd"]]
     ok &= _matches(pa.array(costs, pa.string()), _COST)
-    cost_nano, has_cost = _cost_nanos([c if good else None for c, good in zip(costs, ok)])
+    proven_costs = [c if good else None for c, good in zip(costs, ok, strict=True)]
+    cost_nano, has_cost = _cost_nanos(proven_costs)
 
     tokens = {
         name: np.fromiter(cols[_COL[name]], np.int64, n)

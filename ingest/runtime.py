@@ -97,6 +97,7 @@ class IngestRuntime:
             self.limits,
             w.retry_initial_s,
             w.retry_max_s,
+            columnar=w.columnar,
         )
         app = _faust_app(self.settings)
         topic = app.topic(

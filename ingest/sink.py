@@ -14,11 +14,13 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import ParamSpec, TypeVar
 
-from core.decode import Limits, SourceRecord, decode_batch
+from core.columnar import decode_columns
+from core.decode import Decoded, Limits, SourceRecord, decode_batch
 from ingest.dead_letters import DeadLetters
-from storage import EventWriter
+from storage import BuiltRows, EventWriter, PreparedWrite
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -48,6 +50,24 @@ class SinkStats:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Staged:
+    """A decoded batch ready to store: rejections, and the accepted events' rows.
+
+    With the columnar path, ``built`` holds the proven events and those the exact validator
+    accepted (``decoded.accepted``), already laid out; otherwise the store builds the rows
+    from ``decoded.accepted``.
+    """
+
+    records: Sequence[SourceRecord]
+    decoded: Decoded
+    built: BuiltRows | None
+
+    @property
+    def accepted(self) -> int:
+        return len(self.built) if self.built is not None else len(self.decoded.accepted)
+
+
 class BatchSink:
     def __init__(
         self,
@@ -56,8 +76,10 @@ class BatchSink:
         limits: Limits,
         retry_initial_s: float,
         retry_max_s: float,
+        columnar: bool = True,
     ) -> None:
         self.store = store
+        self.columnar = columnar
         self.dead_letters = dead_letters
         self.limits = limits
         self.retry_initial_s = retry_initial_s
@@ -66,7 +88,23 @@ class BatchSink:
 
     async def handle(self, records: Sequence[SourceRecord]) -> None:
         """Return only when every record is stored or dead-lettered (retrying until then)."""
-        decoded = decode_batch(records, self.limits)
+        await self.commit(self.stage(records))
+
+    def stage(self, records: Sequence[SourceRecord]) -> Staged:
+        """The CPU part of a batch (decode, validate, price, lay out rows): no I/O.
+
+        :class:`ingest.pipeline.PipelinedSink` runs it for the next batch while
+        :meth:`commit` of the previous one waits on storage.
+        """
+        if not self.columnar:
+            return Staged(records, decode_batch(records, self.limits), None)
+        batch = decode_columns(records, self.limits)
+        built = self.store.build(batch, "kafka") if batch.accepted_count else None
+        return Staged(records, batch.exact, built)
+
+    async def commit(self, staged: Staged) -> None:
+        """Dead-letter, check duplicates and insert one staged batch (retrying until done)."""
+        decoded, records = staged.decoded, staged.records
         if decoded.rejected:
             await self._retry("dead-letter publish", self.dead_letters.publish, decoded.rejected)
             self.stats.dead_lettered += len(decoded.rejected)
@@ -79,11 +117,16 @@ class BatchSink:
                     r.reason,
                     r.describe(),
                 )
-        if decoded.accepted:
+        accepted = staged.accepted
+        if accepted:
             started = time.perf_counter()
-            prepared = await self._retry(
-                "duplicate check", asyncio.to_thread, self.store.prepare, decoded.accepted, "kafka"
-            )
+            if staged.built is not None:
+                prepare: Callable[[], PreparedWrite] = partial(
+                    self.store.prepare_built, staged.built
+                )
+            else:
+                prepare = partial(self.store.prepare, decoded.accepted, "kafka")
+            prepared = await self._retry("duplicate check", asyncio.to_thread, prepare)
             try:
                 await self._retry("insert", asyncio.to_thread, self.store.insert, prepared)
             finally:
@@ -95,7 +138,7 @@ class BatchSink:
             self.stats.unpriced += result.unpriced
         self.stats.batches += 1
         self.stats.records += len(records)
-        self.stats.events += len(decoded.accepted) + len(decoded.rejected)
+        self.stats.events += accepted + len(decoded.rejected)
         self.stats.last_batch_size = len(records)
 
     async def _retry(

@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from core import utc
+from core.columnar import ColumnarDecoded
 from core.decode import Accepted
 from core.pricing import PriceCatalog
-from storage import PreparedWrite, WriteResult
+from storage import BuiltRows, PreparedWrite, WriteResult
+from storage.clickhouse.columnar import batch_table
 from storage.clickhouse.columns import build_table
 from storage.clickhouse.pool import ClickHousePool
 
@@ -28,6 +32,18 @@ _LOOKUP_CHUNK = 4_000
 # The duplicate check lists a batch's time span when it holds at most this many rows.
 SPAN_ROWS_PER_EVENT = 4
 SPAN_ROWS_MIN = 1_000
+
+
+@dataclass(frozen=True)
+class Rows:
+    """A columnar batch as ``generations`` rows, before the duplicate check."""
+
+    table: pa.Table
+    ids: list[bytes]  # event_id of each row
+    unpriced: int
+
+    def __len__(self) -> int:
+        return len(self.ids)
 
 
 @dataclass(frozen=True)
@@ -60,7 +76,7 @@ class EventStore:
         self.pool = pool
         self.catalog = catalog
         self._lock = threading.Lock()
-        self._pending: set[Any] = set()
+        self._pending: set[bytes] = set()  # 16-byte event ids being inserted
 
     def write(self, accepted: Sequence[Accepted], source: str) -> WriteResult:
         """Prepare and insert in one go (the import path; the sink retries the two steps)."""
@@ -73,18 +89,47 @@ class EventStore:
 
     def prepare(self, accepted: Sequence[Accepted], source: str) -> PreparedInsert:
         """Drop repeats and already stored events, price the rest, build the columns."""
-        unique: dict[Any, Accepted] = {}
+        unique: dict[bytes, Accepted] = {}
         for item in accepted:
-            unique.setdefault(item.event.event_id, item)
+            unique.setdefault(item.event.event_id.bytes, item)
         with self._lock:
             stored = self._already_stored(list(unique.values())) | self._pending
             fresh = [item for key, item in unique.items() if key not in stored]
-            ids = frozenset(item.event.event_id for item in fresh)
+            ids = frozenset(item.event.event_id.bytes for item in fresh)
             self._pending |= ids
         table, unpriced = build_table(fresh, self.catalog, source)
-        token = hashlib.sha256(b"".join(sorted(i.bytes for i in ids))).hexdigest()
+        token = hashlib.sha256(b"".join(sorted(ids))).hexdigest()
         result = WriteResult(len(fresh), len(accepted) - len(fresh), unpriced)
         return PreparedInsert(table, token, ids, result)
+
+    def build(self, batch: ColumnarDecoded, source: str) -> Rows:
+        """Price and lay out a columnar batch (CPU only): the rows :meth:`prepare` would make."""
+        table, ids, unpriced = batch_table(batch, self.catalog, source)
+        return Rows(table, ids, unpriced)
+
+    def prepare_built(self, built: BuiltRows) -> PreparedInsert:
+        """:meth:`prepare` for built rows: the same rows, token and result."""
+        assert isinstance(built, Rows)
+        table, ids, unpriced = built.table, built.ids, built.unpriced
+        first: dict[bytes, int] = {}
+        for row, key in enumerate(ids):
+            first.setdefault(key, row)
+        with self._lock:
+            stored: set[bytes] = set()
+            if first:
+                lo, hi = pc.min_max(table.column("occurred_at")).values()
+                clients = pc.unique(table.column("client_id")).to_pylist()
+                stored = self._lookup(set(first), clients, lo.as_py(), hi.as_py())
+            stored |= self._pending
+            rows = [row for key, row in first.items() if key not in stored]
+            fresh = frozenset(ids[row] for row in rows)
+            self._pending |= fresh
+        if len(rows) < len(ids):
+            table = table.take(pa.array(rows, pa.int64()))
+            unpriced = int(pc.sum(pc.equal(table.column("cost_source"), "unpriced")).as_py() or 0)
+        token = hashlib.sha256(b"".join(sorted(fresh))).hexdigest()
+        result = WriteResult(len(rows), len(ids) - len(rows), unpriced)
+        return PreparedInsert(table, token, fresh, result)
 
     def insert(self, prepared: PreparedWrite) -> None:
         """Insert the prepared rows; safe to call again with the same object after a failure."""
@@ -107,7 +152,7 @@ class EventStore:
         with self._lock:
             self._pending -= prepared.event_ids
 
-    def _already_stored(self, items: list[Accepted]) -> set[Any]:
+    def _already_stored(self, items: list[Accepted]) -> set[bytes]:
         """Ids of ``items`` already in the table, found through the primary key.
 
         First ask for every id stored for these clients in the batch's time span: a live stream
@@ -117,29 +162,36 @@ class EventStore:
         """
         if not items:
             return set()
-        ids = {i.event.event_id for i in items}
         times = [i.event.occurred_at for i in items]
+        clients = sorted({i.event.client_id for i in items})
+        ids = {i.event.event_id.bytes for i in items}
+        return self._lookup(ids, clients, min(times), max(times))
+
+    def _lookup(
+        self, ids: set[bytes], clients: list[str], first: datetime, last: datetime
+    ) -> set[bytes]:
+        """Which of ``ids`` (16-byte event ids) are stored for ``clients`` in [first, last]."""
         where = (
             f"FROM {self.pool.database}.generations "
             "WHERE client_id IN {clients:Array(String)} "
             "AND occurred_at >= {lo:DateTime64(3)} AND occurred_at <= {hi:DateTime64(3)}"
         )
         params: dict[str, Any] = {
-            "clients": sorted({i.event.client_id for i in items}),
+            "clients": sorted(clients),
             # The column keeps milliseconds: widen by one so truncation cannot miss.
-            "lo": utc.naive(min(times)) - timedelta(milliseconds=1),
-            "hi": utc.naive(max(times)) + timedelta(milliseconds=1),
+            "lo": utc.naive(first) - timedelta(milliseconds=1),
+            "hi": utc.naive(last) + timedelta(milliseconds=1),
         }
-        cap = SPAN_ROWS_PER_EVENT * len(items) + SPAN_ROWS_MIN
+        cap = SPAN_ROWS_PER_EVENT * len(ids) + SPAN_ROWS_MIN
         rows = self.pool.query_rows(f"SELECT event_id {where} LIMIT {cap}", params)
         if len(rows) < cap:
-            return ids.intersection(row[0] for row in rows)
-        found: set[Any] = set()
-        ordered = list(ids)
+            return ids.intersection(row[0].bytes for row in rows)
+        found: set[bytes] = set()
+        ordered = [uuid.UUID(bytes=key) for key in ids]
         for start in range(0, len(ordered), _LOOKUP_CHUNK):
             params["ids"] = ordered[start : start + _LOOKUP_CHUNK]
             rows = self.pool.query_rows(
                 f"SELECT event_id {where} AND event_id IN {{ids:Array(UUID)}}", params
             )
-            found.update(row[0] for row in rows)
+            found.update(row[0].bytes for row in rows)
         return found

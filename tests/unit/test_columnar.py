@@ -125,7 +125,7 @@ ODD: list[tuple[str, Any]] = [
     ("error_type", "é"),
     ("error_message", "m" * 4096),
     ("error_message", "m" * 4097),
-    ("error_message", "quote \" and \\ and \u2028"),
+    ("error_message", 'quote " and \\ and \u2028'),
     ("request_id", None),
     ("end_user_id", "user\u00a0"),
     ("request_metadata", None),
