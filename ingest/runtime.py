@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaProducer
 from core.decode import Limits, SourceRecord
 from core.settings import Settings
 from ingest.dead_letters import DeadLetters
+from ingest.pipeline import PipelinedSink
 from ingest.sink import BatchSink
 from ingest.topics import ensure_topics
 from storage import EventWriter
@@ -104,8 +105,18 @@ class IngestRuntime:
             k.topic, value_serializer="raw", key_serializer="raw", partitions=k.partitions
         )
         sink = self.sink
+        pipeline = PipelinedSink(sink) if w.pipeline else None
 
         async def consume(stream: Any) -> None:
+            try:
+                await take(stream)
+            except asyncio.CancelledError:
+                # A stop while waiting for records: the batch in flight is still stored.
+                if pipeline is not None:
+                    await pipeline.drain()
+                raise
+
+        async def take(stream: Any) -> None:
             async for events in stream.noack_take(w.batch_size, within=w.batch_window_s):
                 records = [
                     SourceRecord(
@@ -116,18 +127,30 @@ class IngestRuntime:
                     )
                     for e in events
                 ]
-                work = asyncio.ensure_future(sink.handle(records))
+
+                async def ack(events: list[Any] = events) -> None:
+                    for e in events:
+                        await stream.ack(e)
+
+                if pipeline is not None:
+                    work = asyncio.ensure_future(pipeline.feed(records, ack))
+                else:
+                    work = asyncio.ensure_future(sink.handle(records))
                 try:
                     await asyncio.shield(work)
                 except asyncio.CancelledError:
-                    # Stopping (SIGTERM, rebalance): finish storing this batch and ack it so
+                    # Stopping (SIGTERM, rebalance): finish storing what is held and ack it so
                     # the final commit includes it, then stop.
                     await work
-                    for e in events:
-                        await stream.ack(e)
+                    if pipeline is not None:
+                        await pipeline.drain()
+                    else:
+                        await ack()
                     raise
-                for e in events:
-                    await stream.ack(e)
+                if pipeline is None:
+                    await ack()
+            if pipeline is not None:
+                await pipeline.drain()
 
         app.agent(topic, name="generations-sink", concurrency=1)(consume)
         self.app = app
