@@ -8,15 +8,24 @@ order.
 
 from __future__ import annotations
 
+import uuid
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from core import utc
 from core.columnar import ColumnarDecoded, EventColumns
 from core.pricing import PriceCatalog
 from core.pricing.columns import price_columns
 from storage.clickhouse.columns import build_table, decimal_from_nanos
+from storage.clickhouse.pool import ClickHousePool
+
+# Ids go back as RFC 4122 bytes (as ``uuid.UUID.bytes``) so Arrow compares them in C.
+_ID = "UUIDStringToNum(toString(event_id))"
+_CHUNK = 4_000  # ids bound per query when they must be sent (see EventStore._lookup)
 
 _TOKENS = ("input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens")
 
@@ -94,3 +103,44 @@ def batch_table(
     table = pa.concat_tables(parts)
     order = np.argsort(np.concatenate(orders), kind="stable")
     return table.take(pa.array(order)), [ids[i] for i in order.tolist()], unpriced
+
+
+def stored_mask(
+    pool: ClickHousePool, table: pa.Table, rows_per_event: int, rows_min: int
+) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """Which rows of ``table`` have an event_id already in ``generations``.
+
+    The same two steps as ``EventStore._lookup`` (ids stored for these clients in the batch's
+    time span; only when that span is crowded, the ids sent to the server), but the answer
+    comes back as one Arrow column and is matched with ``pyarrow.compute.is_in``: a fresh
+    stream costs one small query and no Python object per row.
+    """
+    ids = table.column("event_id")
+    lo, hi = pc.min_max(table.column("occurred_at")).values()
+    where = (
+        f"FROM {pool.database}.generations "
+        "WHERE client_id IN {clients:Array(String)} "
+        "AND occurred_at >= {lo:DateTime64(3)} AND occurred_at <= {hi:DateTime64(3)}"
+    )
+    params: dict[str, Any] = {
+        "clients": sorted(pc.unique(table.column("client_id")).to_pylist()),
+        # The column keeps milliseconds (as does the table's): widen by one all the same.
+        "lo": utc.naive(lo.as_py()) - timedelta(milliseconds=1),
+        "hi": utc.naive(hi.as_py()) + timedelta(milliseconds=1),
+    }
+    cap = rows_per_event * len(ids) + rows_min
+    found = pool.query_arrow(f"SELECT {_ID} AS id {where} LIMIT {cap}", params)
+    if found.num_rows >= cap:
+        parts = []
+        unique = pc.unique(ids).to_pylist()
+        for start in range(0, len(unique), _CHUNK):
+            params["ids"] = [uuid.UUID(bytes=key) for key in unique[start : start + _CHUNK]]
+            parts.append(
+                pool.query_arrow(
+                    f"SELECT {_ID} AS id {where} AND event_id IN {{ids:Array(UUID)}}", params
+                )
+            )
+        found = pa.concat_tables(parts)
+    stored = found.column("id").cast(pa.binary(16))
+    mask = pc.is_in(ids, value_set=stored.combine_chunks())
+    return np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)

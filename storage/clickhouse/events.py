@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -22,7 +23,7 @@ from core.columnar import ColumnarDecoded
 from core.decode import Accepted
 from core.pricing import PriceCatalog
 from storage import BuiltRows, PreparedWrite, WriteResult
-from storage.clickhouse.columnar import batch_table
+from storage.clickhouse.columnar import batch_table, stored_mask
 from storage.clickhouse.columns import build_table
 from storage.clickhouse.pool import ClickHousePool
 
@@ -108,21 +109,29 @@ class EventStore:
         return Rows(table, ids, unpriced)
 
     def prepare_built(self, built: BuiltRows) -> PreparedInsert:
-        """:meth:`prepare` for built rows: the same rows, token and result."""
+        """:meth:`prepare` for built rows: the same rows, token and result.
+
+        The duplicate check is :func:`stored_mask` (ids compared as Arrow arrays, nothing per
+        row in Python); repeats inside the batch keep their first row, as in :meth:`prepare`.
+        """
         assert isinstance(built, Rows)
         table, ids, unpriced = built.table, built.ids, built.unpriced
-        first: dict[bytes, int] = {}
-        for row, key in enumerate(ids):
-            first.setdefault(key, row)
+        id_column = table.column("event_id")
+        if len(pc.unique(id_column)) == len(ids):
+            keep = np.ones(len(ids), bool)
+        else:
+            first: dict[bytes, int] = {}
+            for row, key in enumerate(ids):
+                first.setdefault(key, row)
+            keep = np.zeros(len(ids), bool)
+            keep[list(first.values())] = True
         with self._lock:
-            stored: set[bytes] = set()
-            if first:
-                lo, hi = pc.min_max(table.column("occurred_at")).values()
-                clients = pc.unique(table.column("client_id")).to_pylist()
-                stored = self._lookup(set(first), clients, lo.as_py(), hi.as_py())
-            stored |= self._pending
-            rows = [row for key, row in first.items() if key not in stored]
-            fresh = frozenset(ids[row] for row in rows)
+            if len(ids):
+                keep &= ~stored_mask(self.pool, table, SPAN_ROWS_PER_EVENT, SPAN_ROWS_MIN)
+            if self._pending:
+                keep &= np.array([key not in self._pending for key in ids], bool)
+            rows = np.flatnonzero(keep)
+            fresh = frozenset(ids[row] for row in rows.tolist())
             self._pending |= fresh
         if len(rows) < len(ids):
             table = table.take(pa.array(rows, pa.int64()))
