@@ -88,7 +88,9 @@ async def produce_backlog(bootstrap: str, topic: str, n: int, seed: int = 1) -> 
     try:
         chunk = 100_000
         for first in range(0, n, chunk):
-            values = event_values(min(chunk, n - first), seed + first)
+            # Time goes on from chunk to chunk, as in a real backlog.
+            begin = datetime.now(UTC) - timedelta(hours=1) + timedelta(microseconds=50 * first)
+            values = event_values(min(chunk, n - first), seed + first, begin)
             futures = [
                 await producer.send(topic, value=value, key=key)
                 for key, value in batch_messages(values)
