@@ -8,6 +8,7 @@ order.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -110,34 +111,27 @@ def stored_mask(
 ) -> np.ndarray[Any, np.dtype[np.bool_]]:
     """Which rows of ``table`` have an event_id already in ``generations``.
 
-    The two steps of ``EventStore._lookup``, cheaper: (1) the ids stored in *each client's
-    own* time span of the batch (a client's events arrive in time order on its partition, so
-    for a fresh stream these spans hold next to nothing, where one span over all clients
-    holds every row stored meanwhile); (2) only when that is crowded, the ids are sent to
-    the server. The answer comes back as one Arrow column matched with
-    ``pyarrow.compute.is_in``: no Python object per row.
+    The two steps of ``EventStore._lookup`` (ids stored for these clients in the batch's time
+    span; only when that span holds more than ``rows_per_event`` rows per event plus
+    ``rows_min``, the ids sent to the server), but the answer comes back as one Arrow column
+    of 16-byte ids matched with ``pyarrow.compute.is_in``: no Python object per row, so a span
+    of many stored rows (a backlog being replayed) stays cheap. Measured: one span over all
+    clients beat per-client spans (an OR of ranges, or array lookups) 4:1, and sending ids
+    costs more than reading back a few thousand.
     """
     ids = table.column("event_id")
-    spans = table.group_by("client_id").aggregate([("occurred_at", "min"), ("occurred_at", "max")])
-    clauses = []
-    params: dict[str, Any] = {}
-    for i, (client, lo, hi) in enumerate(
-        zip(
-            spans.column("client_id").to_pylist(),
-            spans.column("occurred_at_min").to_pylist(),
-            spans.column("occurred_at_max").to_pylist(),
-            strict=True,
-        )
-    ):
-        clauses.append(
-            f"(client_id = {{c{i}:String}} AND occurred_at >= {{lo{i}:DateTime64(3)}} "
-            f"AND occurred_at <= {{hi{i}:DateTime64(3)}})"
-        )
+    lo, hi = pc.min_max(table.column("occurred_at")).values()
+    where = (
+        f"FROM {pool.database}.generations "
+        "WHERE client_id IN {clients:Array(String)} "
+        "AND occurred_at >= {lo:DateTime64(3)} AND occurred_at <= {hi:DateTime64(3)}"
+    )
+    params: dict[str, Any] = {
+        "clients": sorted(pc.unique(table.column("client_id")).to_pylist()),
         # The column keeps milliseconds (as does the table's): widen by one all the same.
-        params[f"c{i}"] = client
-        params[f"lo{i}"] = utc.naive(lo) - timedelta(milliseconds=1)
-        params[f"hi{i}"] = utc.naive(hi) + timedelta(milliseconds=1)
-    where = f"FROM {pool.database}.generations WHERE ({' OR '.join(clauses)})"
+        "lo": utc.naive(lo.as_py()) - timedelta(milliseconds=1),
+        "hi": utc.naive(hi.as_py()) + timedelta(milliseconds=1),
+    }
     cap = rows_per_event * len(ids) + rows_min
     found = pool.query_arrow(f"SELECT {_ID} AS id {where} LIMIT {cap}", params)
     if found.num_rows >= cap:
@@ -154,3 +148,12 @@ def stored_mask(
     stored = found.column("id").cast(pa.binary(16))
     mask = pc.is_in(ids, value_set=stored.combine_chunks())
     return np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def sorted_digest(ids: list[bytes]) -> str:
+    """sha256 of the 16-byte ids in byte order (the insert's dedup token), sorted in C."""
+    if not ids:
+        return hashlib.sha256(b"").hexdigest()
+    words = np.frombuffer(b"".join(ids), dtype=">u8").reshape(-1, 2)
+    order = np.lexsort((words[:, 1], words[:, 0]))
+    return hashlib.sha256(np.ascontiguousarray(words[order]).tobytes()).hexdigest()

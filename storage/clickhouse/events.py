@@ -23,7 +23,7 @@ from core.columnar import ColumnarDecoded
 from core.decode import Accepted
 from core.pricing import PriceCatalog
 from storage import BuiltRows, PreparedWrite, WriteResult
-from storage.clickhouse.columnar import batch_table, stored_mask
+from storage.clickhouse.columnar import batch_table, sorted_digest, stored_mask
 from storage.clickhouse.columns import build_table
 from storage.clickhouse.pool import ClickHousePool
 
@@ -127,16 +127,19 @@ class EventStore:
             keep[list(first.values())] = True
         with self._lock:
             if len(ids):
-                keep &= ~stored_mask(self.pool, table, SPAN_ROWS_PER_EVENT, SPAN_ROWS_MIN)
+                # Arrow rows are cheap to read back: allow a wider span before sending ids.
+                cap = 4 * SPAN_ROWS_PER_EVENT, 10 * SPAN_ROWS_MIN
+                keep &= ~stored_mask(self.pool, table, *cap)
             if self._pending:
                 keep &= np.array([key not in self._pending for key in ids], bool)
             rows = np.flatnonzero(keep)
-            fresh = frozenset(ids[row] for row in rows.tolist())
+            fresh_ids = [ids[row] for row in rows.tolist()]
+            fresh = frozenset(fresh_ids)
             self._pending |= fresh
         if len(rows) < len(ids):
             table = table.take(pa.array(rows, pa.int64()))
             unpriced = int(pc.sum(pc.equal(table.column("cost_source"), "unpriced")).as_py() or 0)
-        token = hashlib.sha256(b"".join(sorted(fresh))).hexdigest()
+        token = sorted_digest(fresh_ids)
         result = WriteResult(len(rows), len(ids) - len(rows), unpriced)
         return PreparedInsert(table, token, fresh, result)
 
