@@ -23,7 +23,7 @@ from storage.clickhouse.events import EventStore
 from storage.clickhouse.migrate import migrate
 from storage.clickhouse.pool import ClickHousePool
 
-STAGES = ("decode+validate", "price+columns", "dedup", "insert")
+STAGES = ("decode + validate", "price + columns", "dedup", "insert")
 
 
 def _old(store: EventStore, records: list[SourceRecord], t: dict[str, float]) -> None:
@@ -37,8 +37,8 @@ def _old(store: EventStore, records: list[SourceRecord], t: dict[str, float]) ->
     store.insert(prepared)
     store.release(prepared)
     t4 = time.perf_counter()
-    t["decode+validate"] += t1 - t0
-    t["price+columns"] += t2 - t1
+    t["decode + validate"] += t1 - t0
+    t["price + columns"] += t2 - t1
     t["dedup"] += max(0.0, (t3 - t2) - (t2 - t1))
     t["insert"] += t4 - t3
 
@@ -54,8 +54,8 @@ def _new(store: EventStore, records: list[SourceRecord], t: dict[str, float]) ->
     store.insert(prepared)
     store.release(prepared)
     t4 = time.perf_counter()
-    t["decode+validate"] += t1 - t0
-    t["price+columns"] += t2 - t1
+    t["decode + validate"] += t1 - t0
+    t["price + columns"] += t2 - t1
     t["dedup"] += t3 - t2
     t["insert"] += t4 - t3
 

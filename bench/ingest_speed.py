@@ -16,10 +16,7 @@ Everything runs on this machine against the project's broker:
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
+import shutil
 import time
 import urllib.error
 import urllib.request
@@ -35,10 +32,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import TopicPartition
 
+from bench import common
+from bench.common import percentile
 from ingest.producer import pack
 from ingest.synthetic import EventFactory
 
 CLIENTS = 200
+PARTITIONS = 4
 PATHS = {
     "old": {"LLMHUB_WORKER_COLUMNAR": "false", "LLMHUB_WORKER_PIPELINE": "false"},
     "new": {"LLMHUB_WORKER_COLUMNAR": "true", "LLMHUB_WORKER_PIPELINE": "true"},
@@ -64,11 +64,11 @@ def batch_messages(events: Iterator[tuple[bytes, bytes]]) -> list[tuple[bytes, b
     return [(key, message) for key, values in by_key.items() for message in pack(values)]
 
 
-async def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
+async def create_topic(bootstrap: str, topic: str) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(topic, partitions, 1)])
+        await admin.create_topics([NewTopic(topic, PARTITIONS, 1)])
     finally:
         await admin.close()
 
@@ -101,7 +101,7 @@ async def produce_backlog(bootstrap: str, topic: str, n: int, seed: int = 1) -> 
     return n / (time.perf_counter() - started)
 
 
-async def ceiling(bootstrap: str, topic: str, n: int, partitions: int) -> float:
+async def ceiling(bootstrap: str, topic: str, n: int) -> float:
     """Events/s of fetch + JSON decode alone over the whole backlog."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
@@ -110,7 +110,7 @@ async def ceiling(bootstrap: str, topic: str, n: int, partitions: int) -> float:
         fetch_max_bytes=64 << 20,
     )
     await consumer.start()
-    tps = [TopicPartition(topic, p) for p in range(partitions)]
+    tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
     consumer.assign(tps)
     await consumer.seek_to_beginning(*tps)
     seen = 0
@@ -165,73 +165,64 @@ def _peak_rss_mib(pid: int) -> float:
 
 
 class Service:
-    """``python -m cli.serve`` on its own data directory, consuming ``topic``."""
+    """The service (API + sink, embedded engine in ``run_dir``) consuming ``topic``."""
 
     def __init__(
         self,
         bootstrap: str,
         topic: str,
-        data_dir: Path,
-        port: int,
-        partitions: int,
+        run_dir: Path,
         path: str,
         extra_env: dict[str, str] | None = None,
-        group: str = "",
     ) -> None:
-        self.url = f"http://127.0.0.1:{port}"
+        self.run_dir = run_dir
         self.token = uuid.uuid4().hex
         self.env = {
-            **os.environ,
-            "LLMHUB_CLICKHOUSE_DATA_DIR": str(data_dir),
-            "LLMHUB_CLICKHOUSE_URL": "",
             "LLMHUB_KAFKA_BOOTSTRAP": bootstrap,
             "LLMHUB_KAFKA_TOPIC": topic,
             "LLMHUB_KAFKA_DLQ_TOPIC": f"{topic}.dlq",
-            "LLMHUB_KAFKA_GROUP": group or f"{topic}-{path}-sink",
-            "LLMHUB_KAFKA_PARTITIONS": str(partitions),
-            "LLMHUB_WORKER_STATE_DIR": str(data_dir.parent / f"{data_dir.name}-worker"),
-            "LLMHUB_API_PORT": str(port),
+            "LLMHUB_KAFKA_GROUP": f"{run_dir.name}-sink",
+            "LLMHUB_KAFKA_PARTITIONS": str(PARTITIONS),
+            "LLMHUB_WORKER_STATE_DIR": str(run_dir / "worker"),
             "LLMHUB_API_ADMIN_TOKEN": self.token,
             **PATHS[path],
             **(extra_env or {}),
         }
-        self.log_path = data_dir.parent / f"{data_dir.name}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.service: common.Service | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.service is not None
+        return self.service.url
+
+    @property
+    def pid(self) -> int:
+        assert self.service is not None
+        return int(self.service.proc.pid)
 
     def __enter__(self) -> Service:
-        log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cli.serve"], env=self.env, stdout=log, stderr=log
+        self.run_dir.mkdir(parents=True)
+        self.service = common.start_service(
+            self.run_dir / "engine",
+            self.run_dir.parent / f"{self.run_dir.name}.log",
+            self.env,
+            ready=lambda h: "sink" in h,
+            timeout_s=180,
         )
-        log.close()
-        deadline = time.monotonic() + 180
-        while True:
-            status, body = _get(f"{self.url}/healthz")
-            if status == 200 and body and "sink" in body:
-                return self
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.__exit__()
-                raise RuntimeError(f"service did not start (see {self.log_path})")
-            time.sleep(0.1)
+        return self
 
     def sink(self) -> dict[str, Any]:
-        _, body = _get(f"{self.url}/healthz")
-        return dict((body or {}).get("sink", {}))
+        assert self.service is not None
+        return dict((self.service.health() or {}).get("sink", {}))
 
     def __exit__(self, *exc: object) -> None:
-        if self.proc is None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        if self.service is not None:
+            self.service.stop()
+        shutil.rmtree(self.run_dir, ignore_errors=True)
 
 
 def run_worker(service: Service, n: int, path: str, timeout_s: float = 3600) -> WorkerRun:
     """Time the running service until ``n`` events are handled and their offsets committed."""
-    assert service.proc is not None
     # Timed from the first stored batch: start-up (engine, migrations, group join) is not
     # ingest. The events counted before that moment are taken off.
     deadline = time.monotonic() + timeout_s
@@ -249,7 +240,7 @@ def run_worker(service: Service, n: int, path: str, timeout_s: float = 3600) -> 
     assert first is not None
     seconds = time.perf_counter() - first[0]
     rate = (n - first[1]) / seconds if seconds > 0 else 0.0
-    return WorkerRun(path, rate, seconds, _peak_rss_mib(service.proc.pid), sink)
+    return WorkerRun(path, rate, seconds, _peak_rss_mib(service.pid), sink)
 
 
 @dataclass
@@ -331,11 +322,12 @@ async def freshness(
     finally:
         poller.cancel()
         await producer.stop()
-    delays = sorted(visible[i] - acked[i] for i in visible)
-    missing = len(acked) - len(visible)
-    delays += [float("inf")] * missing
+    # A probe that never showed counts as infinitely late.
+    delays = sorted(
+        [visible[i] - acked[i] for i in visible] + [float("inf")] * (len(acked) - len(visible))
+    )
 
     def pct(q: float) -> float:
-        return round(delays[min(len(delays) - 1, int(q * len(delays)))], 3) if delays else 0.0
+        return round(percentile(delays, q), 3) if delays else float("nan")
 
-    return Freshness(path, sent / produced_for, len(acked), pct(0.5), pct(0.99), pct(1.0))
+    return Freshness(path, sent / produced_for, len(acked), pct(50), pct(99), pct(100))
