@@ -171,7 +171,7 @@ def measure(
         ("new",) if quick else ("old", "new"),
     )
     result["batch_sizes"] = batch_sizes(
-        bootstrap, work, 10_000 if quick else 200_000, [10, 100] if quick else [10, 30, 100, 300]
+        bootstrap, work, 10_000 if quick else 200_000, [100] if quick else [10, 30, 100, 300]
     )
     result["rss_5m_backlog_mib"] = None
     if rss_events:

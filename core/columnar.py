@@ -15,8 +15,6 @@ only as a plain decimal string): narrower is safe, since the exact path decides 
 
 from __future__ import annotations
 
-import re
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,20 +25,21 @@ import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+from msgspec import UNSET, UnsetType
 
 from core.decode import Accepted, Decoded, Limits, SourceRecord, decode_message
 
 _U32 = 2**32 - 1
 _Tokens = Annotated[int, msgspec.Meta(ge=0, le=_U32)]
 _Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-_Text = Annotated[str, msgspec.Meta(max_length=256)] | None
+_Text = Annotated[str, msgspec.Meta(max_length=256)]
 _EMPTY = msgspec.Raw(b"{}")
 
 
 class _Event(msgspec.Struct, forbid_unknown_fields=True):
     """Field types loose enough to decode, strict enough that C rejects the obvious."""
 
-    event_id: uuid.UUID
+    event_id: Annotated[str, msgspec.Meta(min_length=36, max_length=36)]
     client_id: _Name
     occurred_at: Annotated[str, msgspec.Meta(max_length=40)]
     provider: _Name
@@ -53,12 +52,14 @@ class _Event(msgspec.Struct, forbid_unknown_fields=True):
     schema_version: Literal[1] = 1
     cached_input_tokens: _Tokens = 0
     reasoning_tokens: _Tokens = 0
-    cost_usd: Annotated[str, msgspec.Meta(max_length=19)] | None = None
-    status_code: Annotated[int, msgspec.Meta(ge=100, le=599)] | None = None
-    error_type: _Text = None
-    error_message: Annotated[str, msgspec.Meta(max_length=4096)] | None = None
-    request_id: _Text = None
-    end_user_id: _Text = None
+    # Optional fields: absent is proven (stored as "" or 0, as the exact path stores them); an
+    # explicit null fails to decode, so it is left to the exact validator.
+    cost_usd: Annotated[str, msgspec.Meta(max_length=19)] | UnsetType = UNSET
+    status_code: Annotated[int, msgspec.Meta(ge=100, le=599)] = 0
+    error_type: _Text = ""
+    error_message: Annotated[str, msgspec.Meta(max_length=4096)] = ""
+    request_id: _Text = ""
+    end_user_id: _Text = ""
     request_metadata: msgspec.Raw = _EMPTY
     response_metadata: msgspec.Raw = _EMPTY
 
@@ -71,11 +72,24 @@ _COL = {name: i for i, name in enumerate(_FIELDS)}
 # RE2 patterns (pyarrow compute). The name pattern is the schema's; the rest are narrow on
 # purpose: whatever they refuse is judged by the exact validator instead.
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$"
-_TIME = r"^(19|20|21)\d\d-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?(Z|[+-]\d\d:\d\d)$"
-_COST = r"^\d{1,9}(\.\d{1,9})?$"
+_CLIENT = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"  # no "/": client ids sit in admin URL paths
+_UUID = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
+_TIME = (
+    r"^20\d\d-\d\d-\d\dT([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?"
+    r"(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$"
+)
+_COST = r"^(0|[1-9]\d{0,8})(\.\d{1,9})?$"
 # Nothing the validator would strip: empty, or printable ASCII at both ends.
 _UNSTRIPPED = r"(?s)^([!-~](.*[!-~])?)?$"
-_TIME_PY = re.compile(_TIME)
+# Metadata the narrowest rules agree on: nesting and number range.
+_MAX_DEPTH = 16
+_MAX_NUMBER = 2**63 - 1
+_HEX = np.full(256, 255, np.uint8)
+for _i, _c in enumerate(b"0123456789abcdef"):
+    _HEX[_c] = _i
+for _i, _c in enumerate(b"ABCDEF"):
+    _HEX[_c] = 10 + _i
+_HEX_AT = np.array([*range(8), *range(9, 13), *range(14, 18), *range(19, 23), *range(24, 36)])
 
 
 @dataclass
@@ -130,7 +144,7 @@ class _Metadata:
         value: bytes | None = None
         try:
             data = orjson.loads(key)
-            if isinstance(data, dict):
+            if isinstance(data, dict) and _plain(data, 1):
                 value = orjson.dumps(data)
         except (orjson.JSONDecodeError, TypeError):
             value = None
@@ -141,6 +155,30 @@ class _Metadata:
 
 
 _METADATA = _Metadata()
+
+
+def _plain(value: Any, depth: int) -> bool:
+    """Nested at most ``_MAX_DEPTH`` deep, numbers within +-(2^63 - 1), nothing else odd."""
+    if isinstance(value, dict | list):
+        if depth > _MAX_DEPTH:
+            return False
+        items = value.values() if isinstance(value, dict) else value
+        return all(_plain(item, depth + 1) for item in items)
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return True
+    if isinstance(value, int | float):
+        return -_MAX_NUMBER <= value <= _MAX_NUMBER
+    return False
+
+
+def _uuid_bytes(texts: pa.Array, ok: np.ndarray[Any, Any]) -> list[bytes]:
+    """16-byte ids of 36-character UUID strings (rows not ``ok`` get zeros), in numpy."""
+    clean = pc.if_else(pa.array(ok), texts, "0" * 36)
+    start = int(np.frombuffer(clean.buffers()[1], np.int32)[clean.offset]) if len(clean) else 0
+    raw = np.frombuffer(clean.buffers()[2], np.uint8)[start : start + 36 * len(clean)]
+    digits = _HEX[raw.reshape(-1, 36)[:, _HEX_AT]]
+    flat = ((digits[:, 0::2] << 4) | digits[:, 1::2]).astype(np.uint8).tobytes()
+    return [flat[i : i + 16] for i in range(0, len(flat), 16)]
 
 
 def _matches(values: pa.Array, pattern: str) -> np.ndarray[Any, np.dtype[np.bool_]]:
@@ -192,18 +230,19 @@ def _prove(events: list[_Event], limits: Limits) -> tuple[EventColumns, np.ndarr
             ok[:] &= _matches(array, pattern)
         return array
 
-    client_id = text("client_id", _NAME)
+    ids = text("event_id", _UUID)
+    client_id = text("client_id", _CLIENT)
     model = text("model", _NAME)
     provider = pc.ascii_lower(text("provider", _NAME))
     endpoint = pc.ascii_lower(text("endpoint", _NAME))
     optional = {
-        name: text(name, _UNSTRIPPED).fill_null("")
+        name: text(name, _UNSTRIPPED)
         for name in ("error_type", "error_message", "request_id", "end_user_id")
     }
     times = text("occurred_at", _TIME)
     micros, parsed = _micros(times)
     ok &= parsed
-    costs = cols[_COL["cost_usd"]]
+    costs = [None if c is UNSET else c for c in cols[_COL["cost_usd"]]]
     ok &= _matches(pa.array(costs, pa.string()), _COST)
     proven_costs = [c if good else None for c, good in zip(costs, ok, strict=True)]
     cost_nano, has_cost = _cost_nanos(proven_costs)
@@ -236,13 +275,13 @@ def _prove(events: list[_Event], limits: Limits) -> tuple[EventColumns, np.ndarr
         "endpoint": endpoint,
         **{name: pa.array(values, pa.uint32()) for name, values in tokens.items()},
         "success": pa.array(cols[_COL["success"]], pa.bool_()),
-        "status_code": pa.array(cols[_COL["status_code"]], pa.uint16()).fill_null(0),
+        "status_code": pa.array(cols[_COL["status_code"]], pa.uint16()),
         **optional,
         **{name: pa.array(values, pa.binary()) for name, values in metadata.items()},
     }
     columns = EventColumns(
         arrays=arrays,
-        event_ids=[u.bytes for u in cols[_COL["event_id"]]],
+        event_ids=_uuid_bytes(ids, ok.copy()),
         occurred_ms=np.floor_divide(micros, 1000),
         cost_nano=cost_nano,
         has_cost=has_cost,

@@ -145,6 +145,16 @@ ODD: list[tuple[str, Any]] = [
     ("unknown_field", 1),
     ("endpoint", _MISSING),
     ("latency_ms", -5),
+    ("client_id", "acme/eu"),
+    ("error_type", None),
+    ("error_message", None),
+    ("occurred_at", "1999-12-31T23:59:59Z"),
+    ("occurred_at", "2100-01-01T00:00:00Z"),
+    ("occurred_at", "2024-02-29T12:00:00Z"),
+    ("occurred_at", "2026-10-01T12:00:00+23:59"),
+    ("request_metadata", {"d": [[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]}),
+    ("request_metadata", {"d": [[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]}),
+    ("request_metadata", {"n": -(2**63) + 1, "f": 9.3e18}),
 ]
 
 RAW_ODD: list[bytes] = [
@@ -285,3 +295,18 @@ def test_huge_token_counts_are_priced_exactly() -> None:
         for n, model in enumerate(["claude-opus-4-1", "gpt-4o", "gpt-4o-mini"])
     ]
     _assert_same([SourceRecord(b"[" + b",".join(values) + b"]", "t", 0, 0)])
+
+
+def test_verdicts_per_message_match_the_exact_path() -> None:
+    from tests.columnar_verdicts import columnar_decoder
+
+    messages: list[bytes | None] = [r.value for r in _odd_records()]
+    records = [SourceRecord(m or b"", "t", 0, i) for i, m in enumerate(messages)]
+    old = decode_batch(records, LIMITS)
+    expected: dict[int, list[tuple[int, bool]]] = {i: [] for i in range(len(messages))}
+    for a in old.accepted:
+        expected[a.record.offset].append((a.record.index & 0xFFFFF, True))
+    for r in old.rejected:
+        expected[r.record.offset].append((r.record.index & 0xFFFFF, False))
+    want = [[v for _, v in sorted(p)] for _, p in sorted(expected.items())]
+    assert columnar_decoder(messages) == want
