@@ -13,6 +13,12 @@ only then may the caller ack it. Failures are sorted by the storage contract:
   the engine's error and everything else is stored;
 - an error of no known kind is retried a few times, then handled as a refusal: nothing is
   retried forever that will never succeed.
+
+A batch goes in two steps: :meth:`BatchSink.stage` (decode, validate, price, lay out rows: CPU
+only, no I/O) and :meth:`BatchSink.commit` (store, dead-letter; all the failure handling above
+is here). :class:`ingest.pipeline.PipelinedSink` stages batch N+1 while batch N commits. The
+columnar path (:mod:`core.columnar`) lays out a whole batch at once; a columnar block the
+engine refuses is stored again through the exact path, which pins the refusal on its record.
 """
 
 from __future__ import annotations
@@ -25,14 +31,15 @@ from dataclasses import asdict, dataclass, field
 from functools import partial
 from typing import TypeVar
 
-import orjson
-
-from core.decode import Accepted, Limits, Rejection, SourceRecord, decode_message
-from core.errors import problem
+from core.columnar import decode_columns
+from core.decode import Accepted, Limits, Rejection, SourceRecord
 from ingest.dead_letters import DeadLetters, as_rows, transient
+from ingest.rejections import UNDECODABLE, decode_each, refusal, where
 from storage import (
+    BuiltRows,
     DeadLetterStore,
     EventWriter,
+    PreparedWrite,
     StorageError,
     StorageRefused,
     StorageUnavailable,
@@ -44,7 +51,6 @@ T = TypeVar("T")
 log = logging.getLogger("llmhub.sink")
 
 # Reasons given by the sink itself (the decoder and the store give the others).
-UNDECODABLE = "undecodable"  # decoding raised: e.g. a null value (a tombstone)
 STORAGE_ERROR = "storage_error"  # an error of no known kind that kept coming back
 
 
@@ -66,6 +72,14 @@ class SinkStats:
     storage_ok: bool = True
     last_error: str = ""
     lag: dict[str, int] = field(default_factory=dict)
+    # Seconds spent per stage since start (the benchmark's per-stage profile). ``wait`` is
+    # the time commit() waited on the previous batch or on the store beyond its own stages.
+    stage_s: dict[str, float] = field(default_factory=dict)
+
+    def timed(self, stage: str, started: float) -> float:
+        now = time.perf_counter()
+        self.stage_s[stage] = round(self.stage_s.get(stage, 0.0) + now - started, 4)
+        return now
 
     def snapshot(self) -> dict[str, object]:
         return asdict(self)
@@ -79,6 +93,26 @@ class RetryPolicy:
     unknown_attempts: int = 5
 
 
+@dataclass(frozen=True)
+class Staged:
+    """A decoded batch ready to commit: its rejections, and its accepted events.
+
+    With the columnar path, ``built`` holds every accepted event already laid out as rows
+    (``accepted`` is then empty); otherwise ``accepted`` holds them and the store builds the
+    rows.
+    """
+
+    records: Sequence[SourceRecord]
+    accepted: list[Accepted]
+    rejected: list[Rejection]
+    built: BuiltRows | None = None
+
+    @property
+    def events(self) -> int:
+        kept = len(self.built) if self.built is not None else len(self.accepted)
+        return kept + len(self.rejected)
+
+
 class BatchSink:
     def __init__(
         self,
@@ -88,8 +122,10 @@ class BatchSink:
         retry: RetryPolicy,
         table: DeadLetterStore | None = None,
         clock: Callable[[], float] = time.monotonic,
+        columnar: bool = True,
     ) -> None:
         self.store = store
+        self.columnar = columnar
         self.dead_letters = dead_letters
         self.table = table
         self.limits = limits
@@ -102,11 +138,45 @@ class BatchSink:
 
     async def handle(self, records: Sequence[SourceRecord]) -> None:
         """Return only when every record is stored or dead-lettered (retrying until then)."""
+        await self.commit(self.stage(records))
+
+    def stage(self, records: Sequence[SourceRecord]) -> Staged:
+        """The CPU part of a batch (decode, validate, price, lay out rows): no I/O.
+
+        Never raises: a record whose decoding raises becomes its own dead letter, and if the
+        columnar path fails on a batch, the batch is decoded record by record instead.
+        """
+        started = time.perf_counter()
+        if self.columnar:
+            try:
+                return self._stage_columnar(records, started)
+            except Exception:
+                log.exception("columnar decoding failed: decoding the batch record by record")
         accepted, rejected = decode_each(records, self.limits)
-        events = len(accepted) + len(rejected)
-        if accepted:
+        self.stats.timed("decode+validate", started)
+        return Staged(records, accepted, rejected)
+
+    def _stage_columnar(self, records: Sequence[SourceRecord], started: float) -> Staged:
+        # A value that is not bytes (a tombstone's None) is judged alone, by the exact path.
+        plain = [r for r in records if isinstance(r.value, bytes)]
+        _, rejected = decode_each(
+            [r for r in records if not isinstance(r.value, bytes)], self.limits
+        )
+        batch = decode_columns(plain, self.limits)
+        started = self.stats.timed("decode+validate", started)
+        built = self.store.build(batch, "kafka") if batch.accepted_count else None
+        self.stats.timed("price+columns", started)
+        return Staged(records, [], batch.exact.rejected + rejected, built)
+
+    async def commit(self, staged: Staged) -> None:
+        """Store and dead-letter one staged batch; return when every record is one or the other."""
+        rejected = list(staged.rejected)
+        if staged.built is not None or staged.accepted:
             started = time.perf_counter()
-            result, refused = await self._store(accepted)
+            if staged.built is not None:
+                result, refused = await self._store_built(staged.records, staged.built)
+            else:
+                result, refused = await self._store(staged.accepted)
             self.stats.last_insert_ms = round((time.perf_counter() - started) * 1000, 1)
             self.stats.inserted += result.inserted
             self.stats.duplicates += result.duplicates
@@ -114,11 +184,13 @@ class BatchSink:
             self.stats.refused_by_storage += len(refused)
             rejected.extend(refused)
         if rejected:
+            started = time.perf_counter()
             await self._dead_letter(rejected)
+            self.stats.timed("dead-letter", started)
         self.stats.batches += 1
-        self.stats.records += len(records)
-        self.stats.events += events
-        self.stats.last_batch_size = len(records)
+        self.stats.records += len(staged.records)
+        self.stats.events += staged.events
+        self.stats.last_batch_size = len(staged.records)
         self.last_progress_at = self.clock()
 
     async def _store(self, accepted: list[Accepted]) -> tuple[WriteResult, list[Rejection]]:
@@ -134,6 +206,45 @@ class BatchSink:
             await self._store_block(block, accepted, totals, refused, self.retry.unknown_attempts)
         return WriteResult(*totals), refused
 
+    async def _store_built(
+        self, records: Sequence[SourceRecord], built: BuiltRows
+    ) -> tuple[WriteResult, list[Rejection]]:
+        """:meth:`_store` for columnar rows: block by block (one month each).
+
+        Built rows do not say which record each came from, so a block the engine refuses
+        (for good, after the retries of :meth:`_call`) is stored again through the exact
+        path: the batch is decoded record by record and that block's events are halved until
+        the refusal is pinned on its record. What the block had stored counts as duplicates.
+        """
+        totals = [0, 0, 0]
+        refused: list[Rejection] = []
+        try:
+            blocks = self.store.built_blocks(built)
+        except Exception:  # grouping is pure: if it fails, one block it is
+            log.exception("grouping built rows into blocks failed")
+            blocks = [built]
+        for block in blocks:
+            try:
+                result = await self._write(
+                    partial(self.store.prepare_built, block), self.retry.unknown_attempts
+                )
+            except StorageRefused as exc:
+                log.warning("columnar block of %d rows refused, going exact: %s", len(block), exc)
+                ids = self.store.ids(block)
+                accepted, _ = decode_each(records, self.limits)
+                items = [i for i in accepted if i.event.event_id.bytes in ids]
+                found = {i.event.event_id.bytes for i in items}
+                if found != ids:  # the prover guarantees equal verdicts: never expected
+                    log.error("%d refused rows not accepted by the exact path", len(ids - found))
+                    raise
+                for part in self.store.blocks(items):
+                    await self._store_block(part, accepted, totals, refused, 1)
+                continue
+            totals[0] += result.inserted
+            totals[1] += result.duplicates
+            totals[2] += result.unpriced
+        return WriteResult(*totals), refused
+
     async def _store_block(
         self,
         items: list[Accepted],
@@ -143,11 +254,12 @@ class BatchSink:
         unknown_attempts: int,
     ) -> None:
         try:
-            result = await self._write(items, unknown_attempts)
+            prepare = partial(self.store.prepare, items, "kafka")
+            result = await self._write(prepare, unknown_attempts)
         except StorageRefused as exc:
             if len(items) == 1:
-                refused.append(_refusal(items[0], batch, exc))
-                log.warning("storage refused %s: %s", _where(items[0].record), exc)
+                refused.append(refusal(items[0], batch, exc))
+                log.warning("storage refused %s: %s", where(items[0].record), exc)
                 return
             # Halve until the culprit is alone; an unknown error is not retried again below.
             mid = len(items) // 2
@@ -158,19 +270,25 @@ class BatchSink:
         totals[1] += result.duplicates
         totals[2] += result.unpriced
 
-    async def _write(self, items: list[Accepted], unknown_attempts: int) -> WriteResult:
+    async def _write(
+        self, prepare: Callable[[], PreparedWrite], unknown_attempts: int
+    ) -> WriteResult:
         """prepare + insert; the insert is retried with the very rows prepared (same token)."""
+        started = time.perf_counter()
         prepared = await self._call(
             "prepare",
             unknown_attempts,
-            partial(self.store.prepare, items, "kafka"),
+            prepare,
             # Stopped while the thread prepares: release what it prepares once it is done.
             abandoned=self.store.release,
         )
+        # The exact path prices and lays out rows inside prepare(): counted as dedup here.
+        started = self.stats.timed("dedup", started)
         try:
             await self._call("insert", unknown_attempts, partial(self.store.insert, prepared))
         finally:
             self.store.release(prepared)
+        self.stats.timed("insert", started)
         return prepared.result
 
     async def _call(
@@ -219,7 +337,7 @@ class BatchSink:
                 await self._backoff("dead-letter publish", exc, attempts)
         self._recovered("dead-letter publish")
         for r in rejected:
-            log.warning("dead-lettered %s: %s: %s", _where(r.record), r.reason, r.describe())
+            log.warning("dead-lettered %s: %s: %s", where(r.record), r.reason, r.describe())
         if self.table is not None:
             rows = as_rows(rejected, placed)
             try:
@@ -252,44 +370,4 @@ def _abandon(release: Callable[[T], None] | None, done: asyncio.Future[T]) -> No
         release(done.result())
 
 
-def decode_each(
-    records: Sequence[SourceRecord], limits: Limits
-) -> tuple[list[Accepted], list[Rejection]]:
-    """Decode record by record: whatever raises while decoding one becomes its dead letter."""
-    accepted: list[Accepted] = []
-    rejected: list[Rejection] = []
-    for record in records:
-        try:
-            outcomes = decode_message(record, limits)
-        except Exception as exc:
-            what = "a null value (tombstone)" if record.value is None else "this record"
-            msg = f"decoding {what} failed: {type(exc).__name__}: {exc}"[:1000]
-            rejected.append(Rejection(record, UNDECODABLE, [problem([], msg, "undecodable")]))
-            continue
-        for outcome in outcomes:
-            if isinstance(outcome, Accepted):
-                accepted.append(outcome)
-            else:
-                rejected.append(outcome)
-    return accepted, rejected
-
-
-def _refusal(item: Accepted, batch: list[Accepted], exc: StorageRefused) -> Rejection:
-    """The dead letter of one refused event: its own JSON and place when it came in an array."""
-    record = item.record
-    if record.index == -1 and record.value.lstrip()[:1] == b"[":
-        # The fast path kept the whole batch message: find this event's place and bytes.
-        index = [i for i in batch if i.record is record].index(item)
-        try:
-            value = orjson.dumps(orjson.loads(record.value)[index])
-        except Exception:
-            value = item.event.model_dump_json(exclude_none=True).encode()
-        record = SourceRecord(value, record.topic, record.partition, record.offset, index)
-    return Rejection(record, exc.reason, [problem([], str(exc)[:2000], "storage")])
-
-
-def _where(record: SourceRecord) -> str:
-    return f"{record.topic}[{record.partition}]@{record.offset}#{record.index}"
-
-
-__all__ = ["BatchSink", "RetryPolicy", "SinkStats", "decode_each"]
+__all__ = ["UNDECODABLE", "BatchSink", "RetryPolicy", "SinkStats", "Staged", "decode_each"]
