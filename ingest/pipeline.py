@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from core.decode import SourceRecord
 from ingest.sink import BatchSink, Staged
 
 Ack = Callable[[], Awaitable[None]]
+
+log = logging.getLogger("llmhub.sink")
 
 
 class PipelinedSink:
@@ -46,7 +49,13 @@ class PipelinedSink:
         self._inflight = asyncio.ensure_future(self._commit(staged, ack))
 
     async def _commit(self, staged: Staged, ack: Ack) -> None:
-        await self.sink.commit(staged)
+        try:
+            await self.sink.commit(staged)
+        except Exception:
+            # Raised again to the next feed/drain; logged now, as no batch may come for a while
+            # (the unacked records then show as lag, and health as a stall).
+            log.exception("commit failed: the batch is left unacked")
+            raise
         await ack()
 
     async def drain(self) -> None:
