@@ -20,7 +20,6 @@ import shutil
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -176,7 +175,8 @@ class Service:
         extra_env: dict[str, str] | None = None,
     ) -> None:
         self.run_dir = run_dir
-        self.token = uuid.uuid4().hex
+        # The admin token common.Service.health() sends: the sink's counters are the admin's.
+        self.token = common.BENCH_ADMIN_TOKEN
         self.env = {
             "LLMHUB_KAFKA_BOOTSTRAP": bootstrap,
             "LLMHUB_KAFKA_TOPIC": topic,
