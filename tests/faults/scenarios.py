@@ -127,8 +127,10 @@ async def drained(env: dict[str, str], limit_s: float) -> None:
             parts = [p["partition"] for t in described for p in t["partitions"]]
             ends = await consumer.end_offsets([TopicPartition(topic, p) for p in parts])
             committed = await admin.list_consumer_group_offsets(group)
+            # A partition that never received a record has nothing to commit.
             done = bool(ends) and all(
-                tp in committed and committed[tp].offset >= end for tp, end in ends.items()
+                end == 0 or (tp in committed and committed[tp].offset >= end)
+                for tp, end in ends.items()
             )
         except Exception:
             done = False
