@@ -1,248 +1,225 @@
-"""Ingest throughput: a backlog produced ahead, consumed by one worker until all is stored.
+"""Ingest: one worker from a backlog to stored and committed, old path vs new, interleaved.
 
-- :func:`produce_backlog` writes N synthetic events (serialised ahead, so producing is not
-  what is measured) to a fresh topic.
-- :func:`ceiling` is a bare aiokafka consumer that only fetches and decodes the same topic:
-  the most any Python consumer could do here.
-- :func:`run_worker` starts the real service (API + Faust sink, embedded engine) on that
-  topic, waits until every event is stored, and reads the process's peak RSS.
-- :func:`profile_stages` times the sink's stages in this process on the same kind of events.
-- :func:`measure` runs them all, as ``make bench`` reports them.
+``measure`` gives the ingest section of ``make bench`` (the pieces are in
+:mod:`bench.ingest_speed` and :mod:`bench.ingest_profile`):
+- events/s end to end from a backlog of batch messages, the old path (pydantic per event, one
+  batch at a time) and the new one (columnar decoder, pipelined sink) taking turns, with the
+  bare aiokafka fetch+decode ceiling measured before each turn; medians and ratios;
+- worker peak RSS with a large backlog (new path);
+- freshness at a steady rate: producer ack -> visible through the log-details endpoint;
+- events/s by sink batch size (Kafka messages per batch), both paths;
+- a per-stage profile in one process, both paths, and the worker's own stage timings.
+
+``python -m bench.ingest --bootstrap HOST:PORT [--only ...]`` runs sections alone (also the
+memory variants: allocator arenas, fetch sizes).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import shutil
+import json
+import statistics
 import time
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.structs import TopicPartition
+from bench import ingest_profile
+from bench import ingest_speed as speed
+from bench.common import log
 
-from bench.common import log, start_service
-from bench.datagen import open_pool
-from core.decode import Limits, SourceRecord, decode_batch
-from core.pricing import load_catalog
-from ingest.producer import pack
-from ingest.runtime import tune_gc
-from ingest.synthetic import EventFactory
-from storage.clickhouse.events import EventStore
-from storage.clickhouse.migrate import migrate
-
-CLIENTS = 200
-PARTITIONS = 4
+ORDER = (("old", "new"), ("new", "old"))
+# Memory variants (``--rss-variants``): environment of the worker for each.
+RSS_VARIANTS: dict[str, dict[str, str]] = {
+    "default": {},
+    "arena2": {"MALLOC_ARENA_MAX": "2"},
+    "batch30": {"LLMHUB_WORKER_BATCH_SIZE": "30"},
+}
 
 
-def _events(n: int, seed: int) -> list[tuple[bytes, bytes]]:
-    """(client key, event JSON) for ``n`` events of a long tail of clients."""
-    factory = EventFactory(seed=seed, provider_cost_share=0.1)
-    names = [f"client-{i:04d}" for i in range(CLIENTS)]
-    weights = [1.0 / (i + 1) for i in range(CLIENTS)]
-    start = datetime.now(UTC) - timedelta(hours=1)
-    out = []
-    for i, client in enumerate(factory.rng.choices(names, weights, k=n)):
-        event = factory.event(client, start + timedelta(microseconds=i * 50))
-        out.append((client.encode(), orjson.dumps(event)))
-    return out
+def _topic(kind: str, bootstrap: str, events: int, seed: int = 1) -> tuple[str, float]:
+    topic = f"bench-{kind}-{int(time.time() * 1000)}"
+    asyncio.run(speed.create_topic(bootstrap, topic))
+    return topic, asyncio.run(speed.produce_backlog(bootstrap, topic, events, seed))
 
 
-def _messages(events: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """Batch messages per client, as the producer library sends them."""
-    by_key: dict[bytes, list[bytes]] = {}
-    for key, value in events:
-        by_key.setdefault(key, []).append(value)
-    return [(key, message) for key, values in by_key.items() for message in pack(values)]
+def _stages(run: speed.WorkerRun, events: int) -> dict[str, float]:
+    """The worker's own stage timings, in us per event; ``wait`` is wall time not in them."""
+    stages = {k: v / events * 1e6 for k, v in run.stats.get("stage_s", {}).items()}
+    stages["wall"] = run.seconds / events * 1e6
+    stages["wait"] = stages["wall"] - sum(v for k, v in stages.items() if k != "wall")
+    return {k: round(v, 2) for k, v in stages.items()}
 
 
-async def _create_topic(bootstrap: str, topic: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, PARTITIONS, 1)])
-    finally:
-        await admin.close()
-
-
-async def produce_backlog(bootstrap: str, topic: str, n: int, seed: int = 1) -> float:
-    """Create ``topic`` and produce ``n`` events to it; returns events/s of the producing
-    (for the record only)."""
-    await _create_topic(bootstrap, topic)
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=50,
-        max_batch_size=1 << 20,
-    )
-    await producer.start()
-    started = time.perf_counter()
-    try:
-        chunk = 100_000  # events serialised at a time: bounds the producer's memory
-        for first in range(0, n, chunk):
-            futures = [
-                await producer.send(topic, value=value, key=key)
-                for key, value in _messages(_events(min(chunk, n - first), seed + first))
-            ]
-            await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
-    return n / (time.perf_counter() - started)
-
-
-async def ceiling(bootstrap: str, topic: str, n: int) -> float:
-    """Events/s of fetch + JSON decode alone over the whole backlog."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        enable_auto_commit=False,
-        max_partition_fetch_bytes=8 << 20,
-        fetch_max_bytes=64 << 20,
-    )
-    await consumer.start()
-    tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-    consumer.assign(tps)
-    await consumer.seek_to_beginning(*tps)
-    seen = 0
-    started = time.perf_counter()
-    try:
-        while seen < n:
-            batch = await consumer.getmany(timeout_ms=1000, max_records=20_000)
-            for records in batch.values():
-                for record in records:
-                    seen += len(orjson.loads(record.value))
-    finally:
-        await consumer.stop()
-    return n / (time.perf_counter() - started)
-
-
-@dataclass
-class WorkerRun:
-    events_per_s: float
-    seconds: float
-    peak_rss_mib: float
-    stats: dict[str, Any]
-
-
-def _peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def run_worker(
-    bootstrap: str, topic: str, n: int, run_dir: Path, timeout_s: float = 3600
-) -> WorkerRun:
-    """Run the service on the backlog until ``n`` events are handled; measure it. Its engine
-    and stream-processor state live in ``run_dir``, deleted afterwards."""
-    run_dir.mkdir(parents=True)
-    env = {
-        "LLMHUB_KAFKA_BOOTSTRAP": bootstrap,
-        "LLMHUB_KAFKA_TOPIC": topic,
-        "LLMHUB_KAFKA_DLQ_TOPIC": f"{topic}.dlq",
-        "LLMHUB_KAFKA_GROUP": f"{topic}-sink",
-        "LLMHUB_KAFKA_PARTITIONS": str(PARTITIONS),
-        "LLMHUB_WORKER_STATE_DIR": str(run_dir / "worker"),
-    }
-    log_path = run_dir.parent / f"{run_dir.name}.log"
-    service = start_service(
-        run_dir / "engine", log_path, env, ready=lambda h: "sink" in h, timeout_s=120
-    )
-    try:
-        started = time.perf_counter()
-        deadline = time.monotonic() + timeout_s
-        while (sink := (service.health() or {}).get("sink", {})).get("events", 0) < n:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"worker handled {sink.get('events')} of {n} in time")
-            time.sleep(0.2)
-        seconds = time.perf_counter() - started
-        return WorkerRun(n / seconds, seconds, _peak_rss_mib(service.proc.pid), sink)
-    finally:
-        service.stop()
-        shutil.rmtree(run_dir, ignore_errors=True)
-
-
-def profile_stages(n: int, data_dir: Path) -> list[dict[str, Any]]:
-    """Seconds per sink stage over ``n`` events in batches of ~20k, in this process."""
-    records = [
-        SourceRecord(value, "bench", i % PARTITIONS, i)
-        for i, (_, value) in enumerate(_messages(_events(n, 99)))
-    ]
-    pool = open_pool(data_dir)
-    pool.command(f"DROP DATABASE IF EXISTS {pool.database}")
-    migrate(pool)
-    store = EventStore(pool, load_catalog())
-    tune_gc()  # as the worker does
-    stages = dict.fromkeys(
-        ("decode + validate", "duplicate check", "price + columns", "insert"), 0.0
-    )
-    per_batch = 100  # messages of up to 200 events: ~20k events per batch, as the worker
-    for first in range(0, len(records), per_batch):
-        t0 = time.perf_counter()
-        decoded = decode_batch(records[first : first + per_batch], Limits())
-        t1 = time.perf_counter()
-        store._already_stored(decoded.accepted)
-        t2 = time.perf_counter()
-        prepared = store.prepare(decoded.accepted, "kafka")
-        t3 = time.perf_counter()
-        store.insert(prepared)
-        store.release(prepared)
-        t4 = time.perf_counter()
-        stages["decode + validate"] += t1 - t0
-        stages["duplicate check"] += t2 - t1
-        # prepare() runs the duplicate check again; count only its pricing/columns part.
-        stages["price + columns"] += max(0.0, (t3 - t2) - (t2 - t1))
-        stages["insert"] += t4 - t3
-    pool.command(f"DROP DATABASE IF EXISTS {pool.database}")
-    pool.close()
-    total = sum(stages.values())
-    return [
-        {
-            "stage": k,
-            "seconds": round(v, 3),
-            "share": round(v / total, 3),
-            "us_per_event": round(v / n * 1e6, 2),
-        }
-        for k, v in stages.items()
-    ]
-
-
-def measure(bootstrap: str, work: Path, events: int, rss_events: int) -> dict[str, Any]:
-    """The ingest section of the results: worker throughput against the ceiling, peak RSS
-    (also with an ``rss_events`` backlog unless 0), and the per-stage profile."""
-    stamp = int(time.time())
-    topic = f"bench-ingest-{stamp}"
+def throughput(bootstrap: str, work: Path, events: int, reps: int) -> dict[str, Any]:
     log(f"ingest: producing a backlog of {events:,} events")
-    produced = asyncio.run(produce_backlog(bootstrap, topic, events))
-    log("ingest: ceiling (bare aiokafka fetch + decode)")
-    top = asyncio.run(ceiling(bootstrap, topic, events))
-    log("ingest: worker")
-    run = run_worker(bootstrap, topic, events, work / f"ingest-{stamp}")
-    result: dict[str, Any] = {
+    topic, produced = _topic("ingest", bootstrap, events)
+    ceilings: list[float] = []
+    runs: dict[str, list[speed.WorkerRun]] = {"old": [], "new": []}
+    for rep in range(reps):
+        log(f"ingest: ceiling (bare aiokafka fetch + decode), turn {rep + 1}/{reps}")
+        ceilings.append(asyncio.run(speed.ceiling(bootstrap, topic, events)))
+        for path in ORDER[rep % 2]:
+            log(f"ingest: {path} path, turn {rep + 1}/{reps}")
+            with speed.Service(bootstrap, topic, work / f"ingest-{path}-{rep}", path) as svc:
+                runs[path].append(speed.run_worker(svc, events, path))
+    ceiling = statistics.median(ceilings)
+    paths: dict[str, dict[str, Any]] = {}
+    for path, done in runs.items():
+        rate = statistics.median(r.events_per_s for r in done)
+        paths[path] = {
+            "events_per_s": round(rate),
+            "runs_events_per_s": [round(r.events_per_s) for r in done],
+            "ratio": round(rate / ceiling, 3),
+            "peak_rss_mib": round(max(r.peak_rss_mib for r in done)),
+            "stages_us_per_event": _stages(done[-1], events),
+        }
+    new = runs["new"][-1]
+    return {
         "events": events,
         "producer_events_per_s": round(produced),
-        "ceiling_events_per_s": round(top),
-        "events_per_s": round(run.events_per_s),
-        "seconds": round(run.seconds, 1),
-        "worker_peak_rss_mib": round(run.peak_rss_mib),
-        "ratio": round(run.events_per_s / round(top), 3),
-        "stored": run.stats.get("inserted"),
-        "duplicates": run.stats.get("duplicates"),
-        "rss_5m_backlog_mib": None,
+        "ceiling_events_per_s": round(ceiling),
+        "ceiling_runs": [round(c) for c in ceilings],
+        "events_per_s": paths["new"]["events_per_s"],
+        "seconds": round(statistics.median(r.seconds for r in runs["new"]), 1),
+        "worker_peak_rss_mib": paths["new"]["peak_rss_mib"],
+        "ratio": paths["new"]["ratio"],
+        "new_over_old": round(paths["new"]["events_per_s"] / paths["old"]["events_per_s"], 2),
+        "stored": new.stats.get("inserted"),
+        "duplicates": new.stats.get("duplicates"),
+        "paths": paths,
     }
-    if rss_events:
-        topic = f"bench-rss-{stamp}"
-        log(f"ingest: peak RSS with a {rss_events:,}-event backlog")
-        asyncio.run(produce_backlog(bootstrap, topic, rss_events, seed=7))
-        big = run_worker(bootstrap, topic, rss_events, work / f"rss-{stamp}")
-        result["rss_5m_backlog_mib"] = round(big.peak_rss_mib)
-        result["rss_backlog_events"] = rss_events
-        result["rss_backlog_events_per_s"] = round(big.events_per_s)
+
+
+def batch_sizes(bootstrap: str, work: Path, events: int, sizes: list[int]) -> list[dict[str, Any]]:
+    log(f"ingest: events/s by batch size over {events:,} events")
+    topic, _ = _topic("batch", bootstrap, events)
+    rows = []
+    for i, size in enumerate(sizes):
+        for path in ORDER[i % 2]:
+            env = {"LLMHUB_WORKER_BATCH_SIZE": str(size)}
+            with speed.Service(bootstrap, topic, work / f"bs-{path}-{size}", path, env) as svc:
+                run = speed.run_worker(svc, events, path)
+            rows.append(
+                {"batch_messages": size, "path": path, "events_per_s": round(run.events_per_s)}
+            )
+    return rows
+
+
+def memory(bootstrap: str, work: Path, events: int, variants: list[str]) -> list[dict[str, Any]]:
+    log(f"ingest: peak RSS with a {events:,}-event backlog")
+    topic, _ = _topic("rss", bootstrap, events, seed=7)
+    rows = []
+    for name in variants:
+        env = RSS_VARIANTS[name]
+        with speed.Service(bootstrap, topic, work / f"rss-{name}", "new", env) as svc:
+            run = speed.run_worker(svc, events, "new")
+        rows.append(
+            {
+                "variant": name,
+                "env": env,
+                "peak_rss_mib": round(run.peak_rss_mib),
+                "events_per_s": round(run.events_per_s),
+            }
+        )
+        log(f"ingest: rss {name}: {run.peak_rss_mib:.0f} MiB")
+    return rows
+
+
+def freshness(
+    bootstrap: str, work: Path, rate: int, seconds: float, paths: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    rows = []
+    for path in paths:
+        log(f"ingest: freshness at {rate:,} events/s for {seconds:g} s, {path} path")
+        topic = f"bench-fresh-{path}-{int(time.time() * 1000)}"
+        asyncio.run(speed.create_topic(bootstrap, topic))
+        with speed.Service(bootstrap, topic, work / f"fresh-{path}", path) as svc:
+            result = asyncio.run(speed.freshness(svc, bootstrap, topic, path, rate, seconds))
+        rows.append(asdict(result))
+    return rows
+
+
+def profile(events: int, work: Path) -> list[dict[str, Any]]:
+    """Per stage: us per event for each path (in one process, batches alternating)."""
     log("ingest: per-stage profile")
-    result["profile"] = profile_stages(min(events, 200_000), work / "profile")
+    result = ingest_profile.profile(events, work / "profile")
+    old = {r["stage"]: r for r in result["old"]}
+    return [
+        {
+            "stage": row["stage"],
+            "old_us_per_event": old[row["stage"]]["us_per_event"],
+            "new_us_per_event": row["us_per_event"],
+        }
+        for row in result["new"]
+    ]
+
+
+def measure(
+    bootstrap: str, work: Path, events: int, rss_events: int, quick: bool = False
+) -> dict[str, Any]:
+    """The ingest section of the results (see the module docstring)."""
+    result = throughput(bootstrap, work, events, reps=1 if quick else 3)
+    result["profile"] = profile(min(events, 200_000), work)
+    result["freshness"] = freshness(
+        bootstrap,
+        work,
+        2_000 if quick else 20_000,
+        3 if quick else 60,
+        ("new",) if quick else ("old", "new"),
+    )
+    # The sweep costs a service start per point: the quick smoke run leaves it out.
+    result["batch_sizes"] = (
+        [] if quick else batch_sizes(bootstrap, work, 200_000, [10, 30, 100, 300])
+    )
+    result["rss_5m_backlog_mib"] = None
+    if rss_events:
+        rows = memory(bootstrap, work, rss_events, ["default"])
+        result["rss_5m_backlog_mib"] = rows[0]["peak_rss_mib"]
+        result["rss_backlog_events"] = rss_events
+        result["rss_backlog_events_per_s"] = rows[0]["events_per_s"]
     return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__)
+    parser.add_argument("--bootstrap", required=True)
+    parser.add_argument("--work", type=Path, default=Path(".cache/bench/ingest"))
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--sweep-events", type=int, default=200_000)
+    parser.add_argument("--sweep-sizes", type=int, nargs="*", default=[10, 30, 100, 300])
+    parser.add_argument("--rss-events", type=int, default=5_000_000)
+    parser.add_argument("--rss-variants", nargs="*", default=["default", "arena2"])
+    parser.add_argument("--fresh-rate", type=int, default=20_000)
+    parser.add_argument("--fresh-seconds", type=float, default=60)
+    parser.add_argument(
+        "--only", nargs="*", default=["throughput", "profile", "fresh", "sweep", "rss"]
+    )
+    parser.add_argument("--out", type=Path, default=Path(".cache/bench/ingest.json"))
+    args = parser.parse_args(argv)
+    args.work.mkdir(parents=True, exist_ok=True)
+    steps: dict[str, Callable[[], Any]] = {
+        "throughput": lambda: throughput(args.bootstrap, args.work, args.events, args.reps),
+        "profile": lambda: profile(min(args.events, 200_000), args.work),
+        "fresh": lambda: freshness(
+            args.bootstrap, args.work, args.fresh_rate, args.fresh_seconds, ("old", "new")
+        ),
+        "sweep": lambda: batch_sizes(
+            args.bootstrap, args.work, args.sweep_events, args.sweep_sizes
+        ),
+        "rss": lambda: memory(args.bootstrap, args.work, args.rss_events, args.rss_variants),
+    }
+    results: dict[str, Any] = {}
+    for name in args.only:
+        results[name] = steps[name]()
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(json.dumps(results, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

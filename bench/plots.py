@@ -108,16 +108,23 @@ def _postgres(results: Mapping[str, Any], fig: Figure) -> None:
 
 
 def _ingest(results: Mapping[str, Any], fig: Figure) -> None:
+    """Left: old path, new path and ceiling events/s; right: events/s by batch size."""
     ingest = results.get("ingest")
+    sizes = (ingest or {}).get("batch_sizes") or []
     ax = _axes(fig, "Ingest throughput", bool(ingest))
     if ax is None or not ingest:
         return
-    labels = ["worker"]
-    values = [float(ingest["events_per_s"])]
+    if sizes:
+        ax.remove()
+        ax = fig.add_subplot(1, 2, 1)
+    paths = ingest.get("paths") or {}
+    labels = [f"{p} path" for p in paths] or ["worker"]
+    values = [float(f["events_per_s"]) for f in paths.values()] or [float(ingest["events_per_s"])]
     if ingest.get("ceiling_events_per_s"):
         labels.append("fetch + decode ceiling")
         values.append(float(ingest["ceiling_events_per_s"]))
-    ax.bar(labels, values, width=0.5, color=["tab:blue", "tab:gray"][: len(values)])
+    colors = ["tab:orange", "tab:blue"][: len(paths)] if paths else ["tab:blue"]
+    ax.bar(labels, values, width=0.5, color=[*colors, "tab:gray"][: len(values)])
     target = targets.INGEST_EVENTS_PER_S
     ax.axhline(
         target,
@@ -133,6 +140,21 @@ def _ingest(results: Mapping[str, Any], fig: Figure) -> None:
     ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     ax.set_title(f"Ingest throughput ({short_count(int(ingest['events']))} events)")
     ax.legend(fontsize="small")
+    if not sizes:
+        return
+    right = fig.add_subplot(1, 2, 2)
+    for path, color in (("old", "tab:orange"), ("new", "tab:blue")):
+        points = sorted(
+            (r["batch_messages"], r["events_per_s"]) for r in sizes if r["path"] == path
+        )
+        if points:
+            right.plot(*zip(*points, strict=True), marker="o", color=color, label=f"{path} path")
+    right.set_xscale("log")
+    right.set_xlabel("Kafka messages per sink batch (up to 200 events each)")
+    right.set_ylabel("events/s")
+    right.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    right.set_title("Throughput vs batch size")
+    right.legend(fontsize="small")
 
 
 def write_plots(results: Mapping[str, Any], plots_dir: Path) -> None:

@@ -16,7 +16,13 @@ milliseconds; a section that was not measured may be absent, ``None`` or empty):
                 "ceiling_events_per_s",                # bare aiokafka fetch + JSON decode
                 "ratio",                               # events_per_s / ceiling
                 "rss_5m_backlog_mib": float | None,
-                "profile": [{"stage", "seconds", "share" (0..1)}]},
+                "profile": [{"stage", "seconds", "share" (0..1)}]
+                           | [{"stage", "old_us_per_event", "new_us_per_event"}],
+                # bench.ingest: old path vs new
+                "paths": {"old" | "new": {"events_per_s", "runs_events_per_s", "ratio",
+                                          "peak_rss_mib", "stages_us_per_event"}},
+                "new_over_old", "freshness": [{"path", "rate", "probes", "p50_s", "p99_s",
+                "max_s"}], "batch_sizes": [{"batch_messages", "path", "events_per_s"}]},
      "layer": {"events", "rows", "model_loads", "clients"},  # bench.layer (bench.layer_report)
      "targets": [{"target", "measured", "met": bool}]}  # bench.targets.evaluate
 
@@ -192,14 +198,75 @@ def _ingest(results: Mapping[str, Any], link: str) -> list[str]:
                 "n/a" if backlog is None else f"{float(backlog):.0f} MiB",
             ),
         ]
+        for path, figures in (ingest.get("paths") or {}).items():
+            runs = ", ".join(fmt_int(v) for v in figures["runs_events_per_s"])
+            rows.append(
+                (
+                    f"{path} path events/s (median of {runs})",
+                    f"{fmt_int(figures['events_per_s'])} ({fmt_ratio(figures['ratio'])} ceiling)",
+                )
+            )
+        if ingest.get("new_over_old") is not None:
+            rows.append(("New / old path", fmt_ratio(ingest["new_over_old"])))
+        for fresh in ingest.get("freshness") or []:
+            rows.append(
+                (
+                    f"Freshness p99, {fresh['path']} path "
+                    f"(ack -> API, {fmt_int(fresh['rate'])} events/s)",
+                    f"{fresh['p99_s']:.2f} s (p50 {fresh['p50_s']:.2f} s, "
+                    f"{fresh['probes']} probes)",
+                )
+            )
     after = [f"![ingest throughput]({link})", ""]
-    profile = [
-        (str(p["stage"]), f"{float(p['seconds']):.2f}", f"{float(p['share']) * 100:.1f}%")
-        for p in ingest.get("profile") or []
+    profile = ingest.get("profile") or []
+    if profile and "seconds" in profile[0]:
+        table = _section(
+            "Where the time goes",
+            ("Stage", "Seconds", "Share"),
+            [
+                (str(p["stage"]), f"{float(p['seconds']):.2f}", f"{float(p['share']) * 100:.1f}%")
+                for p in profile
+            ],
+            "lrr",
+        )
+    else:
+        table = _section(
+            "Where the time goes (one process, us per event)",
+            ("Stage", "Old path", "New path"),
+            [
+                (str(p["stage"]), f"{p['old_us_per_event']:.2f}", f"{p['new_us_per_event']:.2f}")
+                for p in profile
+            ],
+            "lrr",
+        )
+    worker = {
+        path: f.get("stages_us_per_event", {}) for path, f in (ingest.get("paths") or {}).items()
+    }
+    stages = sorted({k for v in worker.values() for k in v})
+    sizes = [
+        (str(r["batch_messages"]), str(r["path"]), fmt_int(r["events_per_s"]))
+        for r in ingest.get("batch_sizes") or []
     ]
     return [
         *_section("Ingest", ("Metric", "Value"), rows, "lr", after),
-        *_section("Where the time goes", ("Stage", "Seconds", "Share"), profile, "lrr"),
+        *table,
+        *(
+            _section(
+                "Inside the worker (us per event; stages overlap in the new path)",
+                ("Stage", *worker),
+                [(k, *(f"{worker[p].get(k, 0.0):.2f}" for p in worker)) for k in stages],
+                "l" + "r" * len(worker),
+            )
+            if stages
+            else []
+        ),
+        *(
+            _section(
+                "Events/s by batch size", ("Messages per batch", "Path", "Events/s"), sizes, "llr"
+            )
+            if sizes
+            else []
+        ),
     ]
 
 

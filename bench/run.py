@@ -317,7 +317,9 @@ def main(argv: list[str] | None = None) -> int:
             )
             bootstrap = f"127.0.0.1:{kenv['KAFKA_PORT']}"
         try:
-            results["ingest"] = ingest.measure(bootstrap, args.work, ingest_events, rss_events)
+            results["ingest"] = ingest.measure(
+                bootstrap, args.work, ingest_events, rss_events, quick
+            )
         finally:
             if not args.kafka_bootstrap:
                 subprocess.run(

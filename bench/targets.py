@@ -20,6 +20,9 @@ CEILING_RATIO = 0.7
 # Worker memory with a large backlog waiting; the full run produces a backlog of this size.
 BACKLOG_EVENTS = 5_000_000
 BACKLOG_RSS_MIB = 1024
+# Producer ack -> visible through the API, p99, at a steady rate (new path).
+FRESHNESS_RATE = 20_000
+FRESHNESS_P99_S = 2.0
 
 
 def compute_ratios(results: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -114,4 +117,14 @@ def evaluate(results: Mapping[str, Any]) -> list[dict[str, Any]]:
                 ing["rss_5m_backlog_mib"] < BACKLOG_RSS_MIB,
             )
         )
+    for fresh in ing.get("freshness") or []:
+        if fresh["path"] == "new":
+            out.append(
+                _target(
+                    f"freshness p99 < {FRESHNESS_P99_S:g} s "
+                    f"at {short_count(FRESHNESS_RATE)} events/s (ack -> API)",
+                    f"{fresh['p99_s']:.2f} s at {fresh['rate']:,.0f} events/s",
+                    fresh["p99_s"] < FRESHNESS_P99_S and fresh["rate"] >= 0.95 * FRESHNESS_RATE,
+                )
+            )
     return out

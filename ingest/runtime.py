@@ -28,6 +28,7 @@ from core.decode import Limits, SourceRecord
 from core.settings import Settings
 from ingest.dead_letters import DeadLetters
 from ingest.health import SinkState, Verdict, judge
+from ingest.pipeline import PipelinedSink
 from ingest.sink import BatchSink, RetryPolicy
 from ingest.topics import DLQ_MAX_MESSAGE_BYTES, ensure_topics
 from storage import DeadLetterStore, EventWriter
@@ -117,6 +118,7 @@ class IngestRuntime:
         self._stats_task: asyncio.Task[None] | None = None
         # Per-batch hooks handed to the sink (metrics: ingest/metrics.py, wired by cli/).
         self.observers: list[Callable[[int, int, float | None], None]] = []
+        self._stop_by: float | None = None  # monotonic end of the grace, once stopping
 
     async def start(self) -> None:
         k, w = self.settings.kafka, self.settings.worker
@@ -136,6 +138,7 @@ class IngestRuntime:
             self.limits,
             RetryPolicy(w.retry_initial_s, w.retry_max_s, w.unknown_error_attempts),
             self.dead_letter_table,
+            columnar=w.columnar,
         )
         self.sink.observers.extend(self.observers)
         app = _faust_app(self.settings)
@@ -143,11 +146,23 @@ class IngestRuntime:
             k.topic, value_serializer="raw", key_serializer="raw", partitions=k.partitions
         )
         sink = self.sink
+        pipeline = PipelinedSink(sink) if w.pipeline else None
 
         async def consume(stream: Any) -> None:
             try:
                 async for events in stream.noack_take(w.batch_size, within=w.batch_window_s):
-                    await self._handle(stream, events, sink)
+                    if pipeline is None:
+                        await self._handle(stream, events, sink)
+                    else:
+                        await self._feed(stream, events, pipeline)
+                if pipeline is not None:  # the stream ended: the commit in flight gets the grace
+                    await self._settle(pipeline)
+            except asyncio.CancelledError:
+                # A stop (while waiting for records or in _feed): the commit in flight gets
+                # what is left of the grace, then is cancelled and left unacked.
+                if pipeline is not None:
+                    await self._settle(pipeline)
+                raise
             except Exception as exc:
                 # Health reports it (/healthz 503) so the process gets restarted.
                 self.crashed = f"{type(exc).__name__}: {exc}"[:500]
@@ -187,6 +202,40 @@ class IngestRuntime:
             raise
         for e in events:
             await stream.ack(e)
+
+    async def _feed(self, stream: Any, events: list[Any], pipeline: PipelinedSink) -> None:
+        """:meth:`_handle` for the pipeline: stage this batch, commit it behind the one before.
+
+        The batch is acked by its commit task, in offset order (see :mod:`ingest.pipeline`).
+        On stop, the grace starts now; what is not committed in it is left unacked.
+        """
+        records = [
+            SourceRecord(e.message.value, e.message.topic, e.message.partition, e.message.offset)
+            for e in events
+        ]
+
+        async def ack() -> None:
+            for e in events:
+                await stream.ack(e)
+
+        work = asyncio.ensure_future(pipeline.feed(records, ack))
+        try:
+            await asyncio.shield(work)
+        except asyncio.CancelledError:
+            grace = self.settings.worker.shutdown_grace_s
+            self._stop_by = time.monotonic() + grace
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait({work}, timeout=grace)
+            if not work.done():
+                work.cancel()  # still waiting for the batch before: this one is not committed
+                log.warning("stopping: batch of %d records left uncommitted", len(events))
+            raise
+
+    async def _settle(self, pipeline: PipelinedSink) -> None:
+        """Stopping: the pipeline's commit in flight finishes within the grace, or is dropped."""
+        stop_by = self._stop_by or time.monotonic() + self.settings.worker.shutdown_grace_s
+        if not await pipeline.settle(stop_by - time.monotonic()):
+            log.warning("stopping: the batch in flight was left uncommitted")
 
     async def _watch(self) -> None:
         """Note when the sink is caught up (health measures a stall from then), log stats."""

@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any, Literal, Protocol
 
 from core.calendar import GroupBy
+from core.columnar import ColumnarDecoded
 from core.decode import Accepted
 from core.tenancy import ApiKey, Client, IssuedKey
 from core.usage import Metrics
@@ -65,6 +66,16 @@ class PreparedWrite(Protocol):
     def result(self) -> WriteResult: ...
 
 
+class BuiltRows(Protocol):
+    """A columnar batch laid out as rows to store, before the duplicate check."""
+
+    def __len__(self) -> int: ...
+
+    def spans(self) -> dict[str, tuple[datetime, datetime]]:
+        """Each client of the rows with its first and last ``occurred_at`` (naive UTC)."""
+        ...
+
+
 class EventWriter(Protocol):
     """Stores accepted events priced, each ``event_id`` at most once.
 
@@ -78,6 +89,22 @@ class EventWriter(Protocol):
         ...
 
     def prepare(self, accepted: Sequence[Accepted], source: str) -> PreparedWrite: ...
+
+    def build(self, batch: ColumnarDecoded, source: str) -> BuiltRows:
+        """Price a columnar batch and lay out its rows (CPU only: no storage round trip)."""
+        ...
+
+    def built_blocks(self, built: BuiltRows) -> list[BuiltRows]:
+        """:meth:`blocks` for rows made by :meth:`build`: one block per partition (month)."""
+        ...
+
+    def ids(self, built: BuiltRows) -> frozenset[bytes]:
+        """The 16-byte event ids of rows made by :meth:`build`."""
+        ...
+
+    def prepare_built(self, built: BuiltRows) -> PreparedWrite:
+        """:meth:`prepare` for rows made by :meth:`build`: drop stored and repeated events."""
+        ...
 
     def insert(self, prepared: PreparedWrite) -> None:
         """Idempotent: safe to call again with the same object after a failure."""

@@ -1,9 +1,10 @@
 """An EventWriter that tells listeners which clients' rows it is inserting, before and after.
 
-The sink and the import route call the writer as before (prepare, insert, release); this
-wrapper adds the notifications, so neither of them knows that a read model exists. The
-client ids and time spans come from the accepted events at prepare time: a superset of the
-rows inserted (duplicates dropped by the store included), which only costs a needless reload.
+The sink and the import route call the writer as before (prepare or prepare_built, insert,
+release); this wrapper adds the notifications, so neither of them knows that a read model
+exists. The client ids and time spans come from the accepted events (or the built rows) at
+prepare time: a superset of the rows inserted (duplicates dropped by the store included),
+which only costs a needless reload.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from core import utc
+from core.columnar import ColumnarDecoded
 from core.decode import Accepted
-from storage import EventWriter, PreparedWrite, WriteListener, WriteResult
+from storage import BuiltRows, EventWriter, PreparedWrite, WriteListener, WriteResult
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,19 @@ class ObservedWriter:
             lo, hi = spans.get(item.event.client_id, (at, at))
             spans[item.event.client_id] = (min(lo, at), max(hi, at))
         return _Tracked(self.inner.prepare(accepted, source), frozenset(spans), spans)
+
+    def build(self, batch: ColumnarDecoded, source: str) -> BuiltRows:
+        return self.inner.build(batch, source)
+
+    def built_blocks(self, built: BuiltRows) -> list[BuiltRows]:
+        return self.inner.built_blocks(built)
+
+    def ids(self, built: BuiltRows) -> frozenset[bytes]:
+        return self.inner.ids(built)
+
+    def prepare_built(self, built: BuiltRows) -> PreparedWrite:
+        spans = built.spans()
+        return _Tracked(self.inner.prepare_built(built), frozenset(spans), spans)
 
     def insert(self, prepared: PreparedWrite) -> None:
         assert isinstance(prepared, _Tracked)

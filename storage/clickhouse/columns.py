@@ -25,7 +25,7 @@ _MS = timedelta(milliseconds=1)
 _COST_TYPE = pa.decimal128(18, 9)
 
 
-def decimal_from_nanos(nanos: Sequence[int]) -> pa.Array:
+def decimal_from_nanos(nanos: Sequence[int] | np.ndarray[Any, Any]) -> pa.Array:
     """Decimal(18, 9) Arrow array whose values are ``nanos`` x 1e-9, exactly."""
     low = np.asarray(nanos, dtype=np.int64)
     words = np.empty((len(low), 2), dtype=np.int64)

@@ -6,74 +6,54 @@ The exactly-once effect and its limits are described on :class:`EventStore`; the
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from core import utc
+from core.columnar import ColumnarDecoded
 from core.decode import Accepted
 from core.pricing import PriceCatalog
-from storage import PreparedWrite, WriteResult
+from storage import BuiltRows, PreparedWrite, WriteResult
+from storage.clickhouse.columnar import batch_table, client_hours, client_spans, sorted_digest
 from storage.clickhouse.columns import build_table
+from storage.clickhouse.dedup import stored_ids, stored_mask
 from storage.clickhouse.errors import guard
+from storage.clickhouse.gate import InsertGate
 from storage.clickhouse.pool import ClickHousePool
 from storage.clickhouse.repair import repair
 
-# Ids per duplicate-check query when ids are sent: keeps the bound parameters under the
-# HTTP URI limit of a ClickHouse server (1 MiB by default).
-_LOOKUP_CHUNK = 4_000
-# The duplicate check lists a batch's time span when it holds at most this many rows.
+# The duplicate check lists a batch's time span when it holds at most this many rows
+# (storage.clickhouse.dedup).
 SPAN_ROWS_PER_EVENT = 4
 SPAN_ROWS_MIN = 1_000
-
-
-class InsertGate:
-    """Inserts pass together; a rollup repair passes alone, once the inserts in flight end.
-
-    A repair compares raw rows with rollup rows, so an insert whose raw part is visible and
-    whose rollup part is not yet would be counted twice. New inserts wait while one waits.
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._inserts = 0
-        self._alone = False
-
-    @contextlib.contextmanager
-    def shared(self) -> Iterator[None]:
-        with self._cond:
-            self._cond.wait_for(lambda: not self._alone)
-            self._inserts += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._inserts -= 1
-                self._cond.notify_all()
-
-    @contextlib.contextmanager
-    def alone(self) -> Iterator[None]:
-        with self._cond:
-            self._cond.wait_for(lambda: not self._alone)
-            self._alone = True
-            self._cond.wait_for(lambda: self._inserts == 0)
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._alone = False
-                self._cond.notify_all()
 
 
 def _hour(item: Accepted) -> datetime:
     """The rollup hour of an event: naive UTC, floored."""
     return utc.naive(item.event.occurred_at).replace(minute=0, second=0, microsecond=0)
+
+
+@dataclass(frozen=True)
+class Rows:
+    """A columnar batch as ``generations`` rows, before the duplicate check."""
+
+    table: pa.Table
+    ids: list[bytes]  # event_id of each row
+    unpriced: int
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def spans(self) -> dict[str, tuple[datetime, datetime]]:
+        return client_spans(self.table)
 
 
 @dataclass(frozen=True)
@@ -109,7 +89,7 @@ class EventStore:
         self.pool = pool
         self.catalog = catalog
         self._lock = threading.Lock()
-        self._pending: set[Any] = set()
+        self._pending: set[bytes] = set()  # 16-byte event ids being inserted
         self._inserts = InsertGate()
 
     def write(self, accepted: Sequence[Accepted], source: str) -> WriteResult:
@@ -146,29 +126,95 @@ class EventStore:
         leaves none of the ids marked pending, so trying again (or storing part of the batch)
         never takes these events for duplicates.
         """
-        unique: dict[Any, Accepted] = {}
+        unique: dict[bytes, Accepted] = {}
         for item in accepted:
-            unique.setdefault(item.event.event_id, item)
+            unique.setdefault(item.event.event_id.bytes, item)
         with self._lock:
             stored = guard("duplicate check", self._already_stored, list(unique.values()))
             fresh = [item for key, item in unique.items() if key not in stored | self._pending]
-            ids = frozenset(item.event.event_id for item in fresh)
+            ids = frozenset(item.event.event_id.bytes for item in fresh)
             self._pending |= ids
         try:
             if stored:
-                # A redelivery after a crash: the rollup may lack these events (repair.py).
-                hours = {(unique[i].event.client_id, _hour(unique[i])) for i in stored}
-                with self._inserts.alone():
-                    guard("rollup repair", repair, self.pool, hours)
+                self._repair({(unique[i].event.client_id, _hour(unique[i])) for i in stored})
             table, unpriced = guard("prepare", build_table, fresh, self.catalog, source)
         except BaseException:
             # Not prepared: these ids must not read as in progress (as duplicates) on a retry.
             with self._lock:
                 self._pending -= ids
             raise
-        token = hashlib.sha256(b"".join(sorted(i.bytes for i in ids))).hexdigest()
+        token = hashlib.sha256(b"".join(sorted(ids))).hexdigest()
         result = WriteResult(len(fresh), len(accepted) - len(fresh), unpriced)
         return PreparedInsert(table, token, ids, result)
+
+    def build(self, batch: ColumnarDecoded, source: str) -> Rows:
+        """Price and lay out a columnar batch (CPU only): the rows :meth:`prepare` would make."""
+        table, ids, unpriced = batch_table(batch, self.catalog, source)
+        return Rows(table, ids, unpriced)
+
+    def built_blocks(self, built: BuiltRows) -> list[BuiltRows]:
+        """:meth:`blocks` for built rows: one block per month, months in order, rows in order."""
+        assert isinstance(built, Rows)
+        ms = built.table.column("occurred_at").cast(pa.int64()).to_numpy()
+        months = ms.astype("datetime64[ms]").astype("datetime64[M]").astype(np.int64)
+        keys = np.unique(months)
+        if len(keys) <= 1:
+            return [built]
+        out: list[BuiltRows] = []
+        for key in keys.tolist():
+            rows = np.flatnonzero(months == key)
+            table = built.table.take(pa.array(rows, pa.int64()))
+            out.append(Rows(table, [built.ids[r] for r in rows.tolist()], _unpriced(table)))
+        return out
+
+    def ids(self, built: BuiltRows) -> frozenset[bytes]:
+        assert isinstance(built, Rows)
+        return frozenset(built.ids)
+
+    def prepare_built(self, built: BuiltRows) -> PreparedInsert:
+        """:meth:`prepare` for built rows: the same rows, token and result.
+
+        The duplicate check is :func:`stored_mask` (ids compared as Arrow arrays, nothing per
+        row in Python); repeats inside the batch keep their first row, and events found stored
+        get their client-hours' rollup repaired, as in :meth:`prepare`.
+        """
+        assert isinstance(built, Rows)
+        table, ids, unpriced = built.table, built.ids, built.unpriced
+        id_column = table.column("event_id")
+        if len(pc.unique(id_column)) == len(ids):
+            keep = np.ones(len(ids), bool)
+        else:
+            first: dict[bytes, int] = {}
+            for row, key in enumerate(ids):
+                first.setdefault(key, row)
+            keep = np.zeros(len(ids), bool)
+            keep[list(first.values())] = True
+        stored = np.zeros(len(ids), bool)
+        with self._lock:
+            if len(ids):
+                # Arrow rows are cheap to read back: allow a wider span before sending ids.
+                cap = 4 * SPAN_ROWS_PER_EVENT, 10 * SPAN_ROWS_MIN
+                stored = guard("duplicate check", stored_mask, self.pool, table, *cap)
+                keep &= ~stored
+            if self._pending:
+                keep &= np.array([key not in self._pending for key in ids], bool)
+            rows = np.flatnonzero(keep)
+            fresh_ids = [ids[row] for row in rows.tolist()]
+            fresh = frozenset(fresh_ids)
+            self._pending |= fresh
+        try:  # as in prepare: a failure leaves none of the ids pending
+            if stored.any():  # as in prepare: the rollup may lack the stored events
+                self._repair(client_hours(table, np.flatnonzero(stored)))
+            if len(rows) < len(ids):
+                table = guard("prepare", table.take, pa.array(rows, pa.int64()))
+                unpriced = _unpriced(table)
+            token = sorted_digest(fresh_ids)
+        except BaseException:
+            with self._lock:
+                self._pending -= fresh
+            raise
+        result = WriteResult(len(rows), len(ids) - len(rows), unpriced)
+        return PreparedInsert(table, token, fresh, result)
 
     def insert(self, prepared: PreparedWrite) -> None:
         """Insert the prepared rows; safe to call again with the same object after a failure."""
@@ -194,39 +240,25 @@ class EventStore:
         with self._lock:
             self._pending -= prepared.event_ids
 
-    def _already_stored(self, items: list[Accepted]) -> set[Any]:
-        """Ids of ``items`` already in the table, found through the primary key.
-
-        First ask for every id stored for these clients in the batch's time span: a live stream
-        finds (almost) nothing there, and sending no ids is cheaper than binding thousands of
-        them. Only when that span holds many rows (an import of old events, say) are the ids
-        sent and matched by the server.
-        """
+    def _already_stored(self, items: list[Accepted]) -> set[bytes]:
+        """Ids (16 bytes) of ``items`` already in the table (storage.clickhouse.dedup)."""
         if not items:
             return set()
-        ids = {i.event.event_id for i in items}
         times = [i.event.occurred_at for i in items]
-        where = (
-            f"FROM {self.pool.database}.generations "
-            "WHERE client_id IN {clients:Array(String)} "
-            "AND occurred_at >= {lo:DateTime64(3)} AND occurred_at <= {hi:DateTime64(3)}"
+        return stored_ids(
+            self.pool,
+            {i.event.event_id.bytes for i in items},
+            sorted({i.event.client_id for i in items}),
+            (min(times), max(times)),
+            SPAN_ROWS_PER_EVENT,
+            SPAN_ROWS_MIN,
         )
-        params: dict[str, Any] = {
-            "clients": sorted({i.event.client_id for i in items}),
-            # The column keeps milliseconds: widen by one so truncation cannot miss.
-            "lo": utc.naive(min(times)) - timedelta(milliseconds=1),
-            "hi": utc.naive(max(times)) + timedelta(milliseconds=1),
-        }
-        cap = SPAN_ROWS_PER_EVENT * len(items) + SPAN_ROWS_MIN
-        rows = self.pool.query_rows(f"SELECT event_id {where} LIMIT {cap}", params)
-        if len(rows) < cap:
-            return ids.intersection(row[0] for row in rows)
-        found: set[Any] = set()
-        ordered = list(ids)
-        for start in range(0, len(ordered), _LOOKUP_CHUNK):
-            params["ids"] = ordered[start : start + _LOOKUP_CHUNK]
-            rows = self.pool.query_rows(
-                f"SELECT event_id {where} AND event_id IN {{ids:Array(UUID)}}", params
-            )
-            found.update(row[0] for row in rows)
-        return found
+
+    def _repair(self, hours: set[tuple[str, datetime]]) -> None:
+        """A redelivery after a crash: the rollup may lack the stored events (repair.py)."""
+        with self._inserts.alone():
+            guard("rollup repair", repair, self.pool, hours)
+
+
+def _unpriced(table: pa.Table) -> int:
+    return int(pc.sum(pc.equal(table.column("cost_source"), "unpriced")).as_py() or 0)

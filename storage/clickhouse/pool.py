@@ -61,6 +61,11 @@ class ClickHousePool:
         with self.client() as client:
             return [tuple(row) for row in client.query(sql, parameters=parameters).result_rows]
 
+    def query_arrow(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        """The result as a pyarrow Table: no Python object per value."""
+        with self.client() as client:
+            return client.query_arrow(sql, parameters=parameters)
+
     def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
         with self.client() as client:
             return client.command(sql, parameters=parameters)

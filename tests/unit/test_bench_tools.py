@@ -454,3 +454,52 @@ def test_write_report_with_missing_sections(tmp_path: Path) -> None:
     assert "| PostgreSQL | n/a |" in md
     assert "](plots/query_p99.png)" in md
     assert all((tmp_path / "plots" / n).exists() for n in PLOT_FILES)
+
+
+def test_report_shows_old_and_new_ingest_paths(tmp_path: Path) -> None:
+    results = fake_results()
+    results["ingest"].update(
+        paths={
+            "old": {
+                "events_per_s": 20_000,
+                "runs_events_per_s": [19_000, 20_000, 21_000],
+                "ratio": 0.1,
+                "peak_rss_mib": 1200,
+                "stages_us_per_event": {"decode+validate": 20.0, "wall": 50.0, "wait": 5.0},
+            },
+            "new": {
+                "events_per_s": 50_000,
+                "runs_events_per_s": [50_000],
+                "ratio": 0.25,
+                "peak_rss_mib": 800,
+                "stages_us_per_event": {"decode+validate": 8.0, "wall": 20.0, "wait": -2.0},
+            },
+        },
+        new_over_old=2.5,
+        profile=[{"stage": "decode + validate", "old_us_per_event": 9.0, "new_us_per_event": 3.5}],
+        freshness=[
+            {
+                "path": "new",
+                "rate": 20_000.0,
+                "probes": 1200,
+                "p50_s": 0.6,
+                "p99_s": 1.5,
+                "max_s": 2.0,
+            }
+        ],
+        batch_sizes=[
+            {"batch_messages": 10, "path": "old", "events_per_s": 9_000},
+            {"batch_messages": 10, "path": "new", "events_per_s": 15_000},
+        ],
+    )
+    out_md = tmp_path / "benchmarks.md"
+    write_report(results, out_md, tmp_path / "plots")
+    md = out_md.read_text()
+    assert "| old path events/s (median of 19,000, 20,000, 21,000) | 20,000 (0.10× ceiling) |" in md
+    assert "| New / old path | 2.50× |" in md
+    assert "| decode + validate | 9.00 | 3.50 |" in md
+    assert "| decode+validate | 20.00 | 8.00 |" in md
+    assert "| 10 | new | 15,000 |" in md
+    assert "Freshness p99, new path (ack -> API, 20,000 events/s) | 1.50 s" in md
+    met = {t["target"]: t["met"] for t in evaluate(results)}
+    assert met["freshness p99 < 2 s at 20k events/s (ack -> API)"] is True
