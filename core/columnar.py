@@ -17,16 +17,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
 import numpy as np
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 from msgspec import UNSET, UnsetType
 
+from core.column_values import (
+    CLIENT,
+    COST,
+    METADATA,
+    NAME,
+    TIME,
+    UNSTRIPPED,
+    UUID,
+    cost_nanos,
+    epoch_micros,
+    matches,
+    uuid_bytes,
+)
 from core.decode import Accepted, Decoded, Limits, SourceRecord, decode_message
 
 _U32 = 2**32 - 1
@@ -69,28 +80,6 @@ _ONE = msgspec.json.Decoder(_Event)
 _FIELDS = _Event.__struct_fields__
 _COL = {name: i for i, name in enumerate(_FIELDS)}
 
-# RE2 patterns (pyarrow compute). The name pattern is the schema's; the rest are narrow on
-# purpose: whatever they refuse is judged by the exact validator instead.
-_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$"
-_CLIENT = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"  # no "/": client ids sit in admin URL paths
-_UUID = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
-_TIME = (
-    r"^20\d\d-\d\d-\d\dT([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?"
-    r"(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$"
-)
-_COST = r"^(0|[1-9]\d{0,8})(\.\d{1,9})?$"
-# Nothing the validator would strip: empty, or printable ASCII at both ends.
-_UNSTRIPPED = r"(?s)^([!-~](.*[!-~])?)?$"
-# Metadata the narrowest rules agree on: nesting and number range.
-_MAX_DEPTH = 16
-_MAX_NUMBER = 2**63 - 1
-_HEX = np.full(256, 255, np.uint8)
-for _i, _c in enumerate(b"0123456789abcdef"):
-    _HEX[_c] = _i
-for _i, _c in enumerate(b"ABCDEF"):
-    _HEX[_c] = 10 + _i
-_HEX_AT = np.array([*range(8), *range(9, 13), *range(14, 18), *range(19, 23), *range(24, 36)])
-
 
 @dataclass
 class EventColumns:
@@ -126,98 +115,6 @@ class ColumnarDecoded:
         return (len(self.columns) if self.columns else 0) + len(self.exact.accepted)
 
 
-class _Metadata:
-    """Raw metadata JSON -> the bytes storage keeps (orjson's compact form), memoised.
-
-    Real traffic repeats a few metadata objects endlessly; the memo is cleared when it grows.
-    """
-
-    def __init__(self, cap: int = 50_000) -> None:
-        self.cap = cap
-        self.memo: dict[bytes, bytes | None] = {}
-
-    def canonical(self, raw: msgspec.Raw) -> bytes | None:
-        key = bytes(raw)
-        found = self.memo.get(key, b"")
-        if found != b"":
-            return found
-        value: bytes | None = None
-        try:
-            data = orjson.loads(key)
-            if isinstance(data, dict) and _plain(data, 1):
-                value = orjson.dumps(data)
-        except (orjson.JSONDecodeError, TypeError):
-            value = None
-        if len(self.memo) >= self.cap:
-            self.memo.clear()
-        self.memo[key] = value
-        return value
-
-
-_METADATA = _Metadata()
-
-
-def _plain(value: Any, depth: int) -> bool:
-    """Nested at most ``_MAX_DEPTH`` deep, numbers within +-(2^63 - 1), nothing else odd."""
-    if isinstance(value, dict | list):
-        if depth > _MAX_DEPTH:
-            return False
-        items = value.values() if isinstance(value, dict) else value
-        return all(_plain(item, depth + 1) for item in items)
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return True
-    if isinstance(value, int | float):
-        return -_MAX_NUMBER <= value <= _MAX_NUMBER
-    return False
-
-
-def _uuid_bytes(texts: pa.Array, ok: np.ndarray[Any, Any]) -> list[bytes]:
-    """16-byte ids of 36-character UUID strings (rows not ``ok`` get zeros), in numpy."""
-    clean = pc.if_else(pa.array(ok), texts, "0" * 36)
-    start = int(np.frombuffer(clean.buffers()[1], np.int32)[clean.offset]) if len(clean) else 0
-    raw = np.frombuffer(clean.buffers()[2], np.uint8)[start : start + 36 * len(clean)]
-    digits = _HEX[raw.reshape(-1, 36)[:, _HEX_AT]]
-    flat = ((digits[:, 0::2] << 4) | digits[:, 1::2]).astype(np.uint8).tobytes()
-    return [flat[i : i + 16] for i in range(0, len(flat), 16)]
-
-
-def _matches(values: pa.Array, pattern: str) -> np.ndarray[Any, np.dtype[np.bool_]]:
-    result = pc.match_substring_regex(values, pattern).fill_null(True)
-    return np.asarray(result.to_numpy(zero_copy_only=False), dtype=bool)
-
-
-def _micros(times: pa.Array) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-    """Microseconds since the epoch (UTC) and which strings parsed as a real date and time."""
-    try:
-        parsed = pc.cast(times, pa.timestamp("us", tz="UTC"))
-        return parsed.cast(pa.int64()).to_numpy(zero_copy_only=False), np.ones(len(times), bool)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        pass
-    # Some string is no real date (say February 30th): find which, one by one.
-    micros = np.zeros(len(times), np.int64)
-    ok = np.zeros(len(times), bool)
-    epoch = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
-    for i, text in enumerate(times.to_pylist()):
-        try:
-            delta = datetime.fromisoformat(text) - epoch
-        except (ValueError, TypeError, OverflowError):
-            continue
-        micros[i] = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-        ok[i] = True
-    return micros, ok
-
-
-def _cost_nanos(texts: list[str | None]) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-    nanos = np.zeros(len(texts), np.int64)
-    has = np.zeros(len(texts), bool)
-    for i, text in enumerate(texts):
-        if text is not None:
-            whole, _, frac = text.partition(".")
-            nanos[i] = int(whole) * 1_000_000_000 + int(frac.ljust(9, "0"))
-            has[i] = True
-    return nanos, has
-
-
 def _prove(events: list[_Event], limits: Limits) -> tuple[EventColumns, np.ndarray[Any, Any]]:
     """Columns of ``events`` and the mask of events that satisfy every schema rule."""
     cols = list(zip(*map(msgspec.structs.astuple, events), strict=True))
@@ -227,25 +124,25 @@ def _prove(events: list[_Event], limits: Limits) -> tuple[EventColumns, np.ndarr
     def text(name: str, pattern: str | None = None) -> pa.Array:
         array = pa.array(cols[_COL[name]], pa.string())
         if pattern is not None:
-            ok[:] &= _matches(array, pattern)
+            ok[:] &= matches(array, pattern)
         return array
 
-    ids = text("event_id", _UUID)
-    client_id = text("client_id", _CLIENT)
-    model = text("model", _NAME)
-    provider = pc.ascii_lower(text("provider", _NAME))
-    endpoint = pc.ascii_lower(text("endpoint", _NAME))
+    ids = text("event_id", UUID)
+    client_id = text("client_id", CLIENT)
+    model = text("model", NAME)
+    provider = pc.ascii_lower(text("provider", NAME))
+    endpoint = pc.ascii_lower(text("endpoint", NAME))
     optional = {
-        name: text(name, _UNSTRIPPED)
+        name: text(name, UNSTRIPPED)
         for name in ("error_type", "error_message", "request_id", "end_user_id")
     }
-    times = text("occurred_at", _TIME)
-    micros, parsed = _micros(times)
+    times = text("occurred_at", TIME)
+    micros, parsed = epoch_micros(times)
     ok &= parsed
     costs = [None if c is UNSET else c for c in cols[_COL["cost_usd"]]]
-    ok &= _matches(pa.array(costs, pa.string()), _COST)
+    ok &= matches(pa.array(costs, pa.string()), COST)
     proven_costs = [c if good else None for c, good in zip(costs, ok, strict=True)]
-    cost_nano, has_cost = _cost_nanos(proven_costs)
+    cost_nano, has_cost = cost_nanos(proven_costs)
 
     tokens = {
         name: np.fromiter(cols[_COL[name]], np.int64, n)
@@ -262,7 +159,7 @@ def _prove(events: list[_Event], limits: Limits) -> tuple[EventColumns, np.ndarr
 
     metadata: dict[str, list[bytes]] = {}
     for name in ("request_metadata", "response_metadata"):
-        values = [_METADATA.canonical(raw) for raw in cols[_COL[name]]]
+        values = [METADATA.canonical(raw) for raw in cols[_COL[name]]]
         for i, value in enumerate(values):
             if value is None or len(value) > limits.max_metadata_bytes:
                 ok[i] = False
@@ -281,7 +178,7 @@ def _prove(events: list[_Event], limits: Limits) -> tuple[EventColumns, np.ndarr
     }
     columns = EventColumns(
         arrays=arrays,
-        event_ids=_uuid_bytes(ids, ok.copy()),
+        event_ids=uuid_bytes(ids, ok.copy()),
         occurred_ms=np.floor_divide(micros, 1000),
         cost_nano=cost_nano,
         has_cost=has_cost,
