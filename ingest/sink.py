@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
+from typing import TypeVar
 
 from core.columnar import decode_columns
 from core.decode import Accepted, Limits, Rejection, SourceRecord
@@ -45,6 +46,8 @@ from storage import (
 )
 
 log = logging.getLogger("llmhub.sink")
+
+B = TypeVar("B")
 
 
 @dataclass(frozen=True)
@@ -157,12 +160,7 @@ class BatchSink:
         """Store block by block (one partition each); return the totals and the refusals."""
         totals = [0, 0, 0]
         refused: list[Rejection] = []
-        try:
-            blocks = self.store.blocks(accepted)
-        except Exception:  # grouping is pure: if it fails, one block it is
-            log.exception("grouping into blocks failed")
-            blocks = [accepted]
-        for block in blocks:
+        for block in _blocks(self.store.blocks, accepted):
             await self._store_block(block, accepted, totals, refused, self.retry.unknown_attempts)
         return WriteResult(*totals), refused
 
@@ -172,18 +170,13 @@ class BatchSink:
         """:meth:`_store` for columnar rows: block by block (one month each).
 
         Built rows do not say which record each came from, so a block the engine refuses
-        (for good, after the retries of :meth:`_call`) is stored again through the exact
+        (for good, after the retries of :meth:`Retrier.call`) is stored again through the exact
         path: the batch is decoded record by record and that block's events are halved until
         the refusal is pinned on its record. What the block had stored counts as duplicates.
         """
         totals = [0, 0, 0]
         refused: list[Rejection] = []
-        try:
-            blocks = self.store.built_blocks(built)
-        except Exception:  # grouping is pure: if it fails, one block it is
-            log.exception("grouping built rows into blocks failed")
-            blocks = [built]
-        for block in blocks:
+        for block in _blocks(self.store.built_blocks, built):
             try:
                 result = await self._write(
                     partial(self.store.prepare_built, block), self.retry.unknown_attempts
@@ -277,6 +270,15 @@ class BatchSink:
                 # The topic holds them (the source of truth); the table is the admin's index.
                 log.error("dead-letter table refused %d rows: %s", len(rows), exc)
         self.stats.dead_lettered += len(rejected)
+
+
+def _blocks(group: Callable[[B], list[B]], whole: B) -> list[B]:
+    """The store's blocks of a batch; grouping is pure: if it fails, one block it is."""
+    try:
+        return group(whole)
+    except Exception:
+        log.exception("grouping into blocks failed")
+        return [whole]
 
 
 __all__ = [
