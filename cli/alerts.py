@@ -15,7 +15,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from cli.args import EXIT_OK, EXIT_USAGE, emit_json, fail, parser
+from cli.args import EXIT_OK, EXIT_USAGE, parser, run_check
 from cli.metrics_server import start_metrics_server
 from cli.startup import load_settings, stop_event
 from core.pricing import load_catalog
@@ -67,15 +67,18 @@ def main(argv: list[str] | None = None) -> int:
     if settings is None:
         return EXIT_USAGE
     if args.check:
-        try:
-            open_storage(settings.clickhouse, load_catalog(), pool_size=1).close()
-        except Exception as exc:
-            return fail(f"storage {settings.clickhouse.dsn}: {exc}", args.json)
-        if args.json:
-            emit_json({"ok": True, "storage": settings.clickhouse.dsn})
-        else:
-            print("ok: settings valid, storage reachable")
-        return EXIT_OK
+        dsn = settings.clickhouse.dsn
+        return run_check(
+            [
+                (
+                    f"storage {dsn}",
+                    lambda: open_storage(settings.clickhouse, load_catalog(), pool_size=1).close(),
+                )
+            ],
+            args.json,
+            {"storage": dsn},
+            "ok: settings valid, storage reachable",
+        )
     asyncio.run(run(settings))
     return EXIT_OK
 

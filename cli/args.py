@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Sequence
 from typing import Any
 
 EXIT_OK = 0
@@ -41,3 +42,25 @@ def fail(message: str, as_json: bool = False, **details: Any) -> int:
     else:
         print(f"error: {message}", file=sys.stderr)
     return EXIT_FAILURE
+
+
+def run_check(
+    probes: Sequence[tuple[str, Callable[[], object]]],
+    as_json: bool,
+    facts: dict[str, Any],
+    summary: str,
+) -> int:
+    """A ``--check``: each (what, probe) in turn; the first that raises fails the check.
+
+    On success prints ``summary`` (or, as JSON, ``ok`` with ``facts``) and returns EXIT_OK.
+    """
+    for what, probe in probes:
+        try:
+            probe()
+        except Exception as exc:
+            return fail(f"{what}: {exc}", as_json)
+    if as_json:
+        emit_json({"ok": True, **facts})
+    else:
+        print(summary)
+    return EXIT_OK

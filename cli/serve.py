@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from functools import partial
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from cli.args import EXIT_OK, EXIT_USAGE, emit_json, fail, parser
+from cli.args import EXIT_OK, EXIT_USAGE, parser, run_check
 from cli.startup import load_settings, stop_event
 from core.pricing import load_catalog
 from core.settings import Settings
@@ -30,6 +31,12 @@ from query_api.reports import BillingReports
 from storage.clickhouse import open_storage
 
 log = logging.getLogger("llmhub.serve")
+
+
+def _check_storage(settings: Settings) -> None:
+    services = build_services(settings)  # migrates
+    services.storage.ping()
+    services.storage.close()
 
 
 def build_services(settings: Settings) -> Services:
@@ -112,17 +119,13 @@ def main(argv: list[str] | None = None) -> int:
     if settings is None:
         return EXIT_USAGE
     if args.check:
-        try:
-            services = build_services(settings)
-            services.storage.ping()
-            services.storage.close()
-        except Exception as exc:
-            return fail(f"storage {settings.clickhouse.dsn}: {exc}", args.json)
-        if args.json:
-            emit_json({"ok": True, "storage": settings.clickhouse.dsn, "migrated": True})
-        else:
-            print(f"ok: settings valid, storage {settings.clickhouse.dsn} reachable and migrated")
-        return EXIT_OK
+        dsn = settings.clickhouse.dsn
+        return run_check(
+            [(f"storage {dsn}", partial(_check_storage, settings))],
+            args.json,
+            {"storage": dsn, "migrated": True},
+            f"ok: settings valid, storage {dsn} reachable and migrated",
+        )
     asyncio.run(serve(settings))
     return EXIT_OK
 

@@ -13,7 +13,7 @@ import sys
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from cli.args import EXIT_OK, EXIT_USAGE, emit_json, fail, parser
+from cli.args import EXIT_OK, EXIT_USAGE, parser, run_check
 from cli.startup import load_settings, stop_event
 from core.decode import Limits
 from core.pricing import load_catalog
@@ -106,26 +106,19 @@ def main(argv: list[str] | None = None) -> int:
             settings.clickhouse.data_dir,
         )
     if args.check:
-        try:
-            asyncio.run(ensure_topics(settings))
-        except Exception as exc:
-            return fail(f"broker {settings.kafka.bootstrap}: {exc}", args.json)
-        try:
-            open_storage(settings.clickhouse, load_catalog(), pool_size=1).close()
-        except Exception as exc:
-            return fail(f"storage {settings.clickhouse.dsn}: {exc}", args.json)
-        if args.json:
-            emit_json(
-                {
-                    "ok": True,
-                    "broker": settings.kafka.bootstrap,
-                    "topics": [settings.kafka.topic, settings.kafka.dlq_topic],
-                    "storage": settings.clickhouse.dsn,
-                }
-            )
-        else:
-            print("ok: settings valid, broker and storage reachable")
-        return EXIT_OK
+        kafka, dsn = settings.kafka, settings.clickhouse.dsn
+        return run_check(
+            [
+                (f"broker {kafka.bootstrap}", lambda: asyncio.run(ensure_topics(settings))),
+                (
+                    f"storage {dsn}",
+                    lambda: open_storage(settings.clickhouse, load_catalog(), pool_size=1).close(),
+                ),
+            ],
+            args.json,
+            {"broker": kafka.bootstrap, "topics": [kafka.topic, kafka.dlq_topic], "storage": dsn},
+            "ok: settings valid, broker and storage reachable",
+        )
     asyncio.run(run(settings))
     return EXIT_OK
 

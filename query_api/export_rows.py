@@ -18,34 +18,16 @@ import orjson
 
 from core import utc
 from core.calendar import GroupBy
-from core.money import money
 from core.usage import ZERO, Metrics
-from query_api.reports import metric_fields
-from storage import EXPORT_LOG_COLUMNS
+from query_api import bodies
+from query_api.reports import log_fields, metric_fields
+from storage import LOG_COLUMNS
 
 ExportFormat = Literal["csv", "jsonl"]
 Record = dict[str, Any]
 
-LOG_FIELDS = (
-    "log_id",
-    "occurred_at",
-    "provider",
-    "model",
-    "endpoint",
-    "input_tokens",
-    "output_tokens",
-    "cached_input_tokens",
-    "reasoning_tokens",
-    "total_tokens",
-    "cost_usd",
-    "cost_source",
-    "latency_ms",
-    "success",
-    "status_code",
-    "error_type",
-    "request_id",
-    "end_user_id",
-)
+# The fields of a log item, in its order: an export row reads like the logs endpoint's.
+LOG_FIELDS = tuple(bodies.LogItem.model_fields)
 METRIC_FIELDS = tuple(metric_fields(ZERO))
 
 CONTENT_TYPES: dict[str, str] = {
@@ -55,28 +37,9 @@ CONTENT_TYPES: dict[str, str] = {
 
 
 def log_record(row: Sequence[Any]) -> Record:
-    raw = dict(zip(EXPORT_LOG_COLUMNS, row, strict=True))
-    unpriced = raw["cost_source"] == "unpriced"
-    return {
-        "log_id": str(raw["event_id"]),
-        "occurred_at": utc.aware(raw["occurred_at"]).isoformat(),
-        "provider": raw["provider"],
-        "model": raw["model"],
-        "endpoint": raw["endpoint"],
-        "input_tokens": raw["input_tokens"],
-        "output_tokens": raw["output_tokens"],
-        "cached_input_tokens": raw["cached_input_tokens"],
-        "reasoning_tokens": raw["reasoning_tokens"],
-        "total_tokens": raw["input_tokens"] + raw["output_tokens"],
-        "cost_usd": None if unpriced else money(raw["cost_usd"]),
-        "cost_source": raw["cost_source"],
-        "latency_ms": raw["latency_ms"],
-        "success": bool(raw["success"]),
-        "status_code": raw["status_code"] or None,
-        "error_type": raw["error_type"] or None,
-        "request_id": raw["request_id"] or None,
-        "end_user_id": raw["end_user_id"] or None,
-    }
+    record = log_fields(dict(zip(LOG_COLUMNS, row, strict=True)))
+    record["occurred_at"] = record["occurred_at"].isoformat()
+    return record
 
 
 def log_records(blocks: Iterable[Sequence[Sequence[Any]]]) -> Iterator[list[Record]]:

@@ -217,7 +217,7 @@ class BillingReports:
         if raw is None:
             raise NotFound("log not found")
         return bodies.LogDetailResponse(
-            **_log_fields(raw),
+            **log_fields(raw),
             client_id=client_id,
             ingested_at=utc.aware(raw["ingested_at"]),
             price_version=raw["price_version"] or None,
@@ -233,7 +233,7 @@ class BillingReports:
         )
 
 
-def _log_fields(raw: dict[str, Any]) -> dict[str, Any]:
+def log_fields(raw: dict[str, Any]) -> dict[str, Any]:
     unpriced = raw["cost_source"] == "unpriced"
     return {
         "log_id": str(raw["event_id"]),
@@ -258,4 +258,4 @@ def _log_fields(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def _log_item(raw: dict[str, Any]) -> bodies.LogItem:
-    return bodies.LogItem(**_log_fields(raw))
+    return bodies.LogItem(**log_fields(raw))

@@ -212,7 +212,7 @@ class LogFilter:
 
 @dataclass(frozen=True)
 class LogPage:
-    rows: list[dict[str, Any]]  # columns named as in storage.clickhouse.sql.logs.LOG_COLUMNS
+    rows: list[dict[str, Any]]  # columns named as in LOG_COLUMNS
     total: int
 
 
@@ -290,8 +290,9 @@ class TenantRepository(Protocol):
 
 # -- exports, fleet-wide reads and analytics SQL -------------------------------------------
 
-# Columns of an exported log row, in this order (the fields of a log item, without metadata).
-EXPORT_LOG_COLUMNS = (
+# Columns of a log row, in this order: a log page's rows and an export's (the fields of a
+# log item, without metadata).
+LOG_COLUMNS = (
     "event_id",
     "occurred_at",
     "provider",
@@ -333,7 +334,7 @@ class ExportReader(Protocol):
     def log_count(self, flt: ExportFilter) -> int: ...
 
     def log_blocks(self, flt: ExportFilter) -> Blocks:
-        """Rows of EXPORT_LOG_COLUMNS, oldest first."""
+        """Rows of LOG_COLUMNS, oldest first."""
         ...
 
     def usage_blocks(

@@ -19,6 +19,7 @@ from core import utc
 from storage import DeadLetter, DeadLetterFilter, DeadLetterKey, DeadLetterStatus
 from storage.clickhouse.errors import guard
 from storage.clickhouse.pool import ClickHousePool
+from storage.clickhouse.sql import equalities
 
 _COLUMNS = [
     "source_topic",
@@ -186,14 +187,9 @@ class DeadLetterTable:
 
 
 def _where(flt: DeadLetterFilter) -> tuple[str, dict[str, Any]]:
-    clauses, params = [], {}
-    if flt.reason is not None:
-        clauses.append("reason = {reason:String}")
-        params["reason"] = flt.reason
-    if flt.client_id is not None:
-        clauses.append("client_id = {client_id:String}")
-        params["client_id"] = flt.client_id
-    if flt.status is not None:
-        clauses.append("status = {status:String}")
-        params["status"] = flt.status
+    clauses, params = equalities(
+        ("reason", "String", flt.reason),
+        ("client_id", "String", flt.client_id),
+        ("status", "String", flt.status),
+    )
     return ("WHERE " + " AND ".join(clauses) if clauses else ""), params

@@ -18,7 +18,7 @@ from core import utc
 from core.calendar import GroupBy
 from core.ttlcache import TTLCache
 from core.usage import ZERO, Metrics
-from storage import Dimension, LogFilter, LogPage
+from storage import LOG_COLUMNS, Dimension, LogFilter, LogPage
 from storage.clickhouse.pool import ClickHousePool
 from storage.clickhouse.readmodel import ClientRollup, Combo, epoch
 from storage.clickhouse.sql import Query
@@ -154,7 +154,7 @@ class ClickHouseReads:
             rows = near.result()
         else:
             rows = self._rows(self._deep_page(flt, limit, offset)) if offset < total else []
-        return LogPage([dict(zip(logq.LOG_COLUMNS, r, strict=True)) for r in rows], total)
+        return LogPage([dict(zip(LOG_COLUMNS, r, strict=True)) for r in rows], total)
 
     def _deep_page(self, flt: LogFilter, limit: int, offset: int) -> Query:
         """A deep page starts reading at the hour that holds its first call."""
@@ -172,7 +172,7 @@ class ClickHouseReads:
         """Calls ``offset ..`` of those in [after, before), newest first: a page whose hours
         the read model found, so the engine reads only the granules of those hours."""
         rows = self._rows(logq.log_page(self.db, flt, limit, offset, before, after))
-        return [dict(zip(logq.LOG_COLUMNS, r, strict=True)) for r in rows]
+        return [dict(zip(LOG_COLUMNS, r, strict=True)) for r in rows]
 
     def detail(self, client_id: str, log_id: uuid.UUID) -> dict[str, Any] | None:
         rows = self._rows(logq.log_detail(self.db, client_id, log_id))

@@ -15,7 +15,7 @@ from core.calendar import GroupBy
 from core.errors import ValidationFailed
 from query_api import export_rows
 from query_api.statements import parse_month
-from storage import EXPORT_LOG_COLUMNS, ExportFilter, SqlLimits
+from storage import LOG_COLUMNS, ExportFilter, SqlLimits
 from storage.clickhouse.console import session_settings
 from storage.clickhouse.sql import exports as exportq
 
@@ -75,7 +75,7 @@ def _log_row(cost: str, source: str = "catalog") -> tuple[object, ...]:
         "request_id": "r1",
         "end_user_id": "",
     }
-    return tuple(values[c] for c in EXPORT_LOG_COLUMNS)
+    return tuple(values[c] for c in LOG_COLUMNS)
 
 
 def test_log_records_keep_exact_money_in_csv_and_jsonl() -> None:

@@ -41,6 +41,13 @@ def test_a_cost_one_nano_dollar_short_is_repaired() -> None:
     assert missing({A: rolled}, {A: have}) == {A: m("0", 0)._replace(cost_usd=Decimal("1E-9"))}
 
 
+def test_a_missing_free_call_is_repaired() -> None:
+    # An unpriced call costs 0: a zero cost difference is still a difference to add.
+    free = Metrics(Decimal(0), 10, 5, 0, 0, 1, 1, 7, 1)
+    rolled = m("2", 3)
+    assert missing({A: rolled}, {A: rolled.plus(free)}) == {A: free}
+
+
 def test_a_rollup_above_the_raw_rows_is_left_alone() -> None:
     # Unsigned counters cannot be lowered by an added row: reported, not "repaired" upward.
     assert missing({A: m("2", 3)}, {A: m("1", 2)}) == {}

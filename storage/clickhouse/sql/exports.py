@@ -11,8 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from core.calendar import GroupBy
-from storage import EXPORT_LOG_COLUMNS, Dimension, ExportFilter
+from storage import LOG_COLUMNS, Dimension, ExportFilter, LogFilter
 from storage.clickhouse.sql import Query
+from storage.clickhouse.sql.logs import condition
 from storage.clickhouse.sql.usage import ROLLUP_SUMS, bucket_expr, whole_hours
 
 _DIMENSIONS: frozenset[str] = frozenset({"provider", "model", "endpoint"})
@@ -33,29 +34,19 @@ _RAW_METRICS = (
 
 
 def _filter(flt: ExportFilter) -> tuple[str, dict[str, object]]:
-    clauses = [
-        "client_id = {client_id:String}",
-        "occurred_at >= {start:DateTime64(3, 'UTC')}",
-        "occurred_at < {end:DateTime64(3, 'UTC')}",
-    ]
-    params: dict[str, object] = {"client_id": flt.client_id, "start": flt.start, "end": flt.end}
-    if flt.provider is not None:
-        clauses.append("provider = {provider:String}")
-        params["provider"] = flt.provider
-    if flt.endpoint is not None:
-        clauses.append("endpoint = {endpoint:String}")
-        params["endpoint"] = flt.endpoint
-    if flt.success is not None:
-        clauses.append("success = {success:Bool}")
-        params["success"] = flt.success
-    return " AND ".join(clauses), params
+    where, params = condition(LogFilter(flt.client_id, flt.provider, flt.endpoint, flt.success))
+    where += (
+        " AND occurred_at >= {start:DateTime64(3, 'UTC')}"
+        " AND occurred_at < {end:DateTime64(3, 'UTC')}"
+    )
+    return where, {**params, "start": flt.start, "end": flt.end}
 
 
 def log_rows(database: str, flt: ExportFilter) -> Query:
     """The filtered calls oldest first: the table's own sort order, so it reads in order."""
     where, params = _filter(flt)
     sql = (
-        f"SELECT {', '.join(EXPORT_LOG_COLUMNS)} FROM {database}.generations WHERE {where} "
+        f"SELECT {', '.join(LOG_COLUMNS)} FROM {database}.generations WHERE {where} "
         "ORDER BY occurred_at, event_id"
     )
     return Query(sql, params)

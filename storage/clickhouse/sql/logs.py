@@ -10,28 +10,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from storage import LogFilter
-from storage.clickhouse.sql import Query
-
-LOG_COLUMNS = (
-    "event_id",
-    "occurred_at",
-    "provider",
-    "model",
-    "endpoint",
-    "input_tokens",
-    "output_tokens",
-    "cached_input_tokens",
-    "reasoning_tokens",
-    "cost_usd",
-    "cost_source",
-    "latency_ms",
-    "success",
-    "status_code",
-    "error_type",
-    "request_id",
-    "end_user_id",
-)
+from storage import LOG_COLUMNS, LogFilter
+from storage.clickhouse.sql import Query, equalities
 
 DETAIL_COLUMNS = (
     *LOG_COLUMNS,
@@ -49,17 +29,12 @@ DETAIL_COLUMNS = (
 
 def condition(flt: LogFilter) -> tuple[str, dict[str, object]]:
     """The filter as a WHERE condition over columns both tables have, and its parameters."""
-    clauses = ["client_id = {client_id:String}"]
-    params: dict[str, object] = {"client_id": flt.client_id}
-    if flt.provider is not None:
-        clauses.append("provider = {provider:String}")
-        params["provider"] = flt.provider
-    if flt.endpoint is not None:
-        clauses.append("endpoint = {endpoint:String}")
-        params["endpoint"] = flt.endpoint
-    if flt.success is not None:
-        clauses.append("success = {success:Bool}")
-        params["success"] = flt.success
+    clauses, params = equalities(
+        ("client_id", "String", flt.client_id),
+        ("provider", "String", flt.provider),
+        ("endpoint", "String", flt.endpoint),
+        ("success", "Bool", flt.success),
+    )
     return " AND ".join(clauses), params
 
 
