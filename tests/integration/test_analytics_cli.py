@@ -18,7 +18,8 @@ async def test_sql_export_and_statements_from_the_command_line(api: Api, tmp_pat
     end = datetime.now(UTC)
     events = list(EventFactory(seed=9).month({"cli-co": 120}, end - timedelta(hours=6), end))
     assert (await api.import_events(events))["inserted"] == 120
-    admin = ("cli.admin", "--url", api.base_url, "--token", api.admin_token)
+    # As one word: a random token may start with "-", which argparse takes for an option.
+    admin = ("cli.admin", "--url", api.base_url, f"--token={api.admin_token}")
 
     code, out, err = await run(
         *admin, "sql", "--format", "csv", "SELECT sum(cost_usd) AS c FROM generations"
