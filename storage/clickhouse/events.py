@@ -7,6 +7,7 @@ The exactly-once effect and its limits are described on :class:`EventStore`; the
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from core import utc
 from core.columnar import ColumnarDecoded
 from core.decode import Accepted
 from core.pricing import PriceCatalog
-from storage import BuiltRows, PreparedWrite, WriteResult
+from storage import BuiltRows, PreparedWrite, StorageRefused, WriteResult
 from storage.clickhouse.columnar import batch_table, client_hours, client_spans, sorted_digest
 from storage.clickhouse.columns import build_table
 from storage.clickhouse.dedup import stored_ids, stored_mask
@@ -34,6 +35,8 @@ from storage.clickhouse.repair import repair
 # (storage.clickhouse.dedup).
 SPAN_ROWS_PER_EVENT = 4
 SPAN_ROWS_MIN = 1_000
+
+log = logging.getLogger("llmhub.storage.events")
 
 
 def _hour(item: Accepted) -> datetime:
@@ -257,7 +260,12 @@ class EventStore:
     def _repair(self, hours: set[tuple[str, datetime]]) -> None:
         """A redelivery after a crash: the rollup may lack the stored events (repair.py)."""
         with self._inserts.alone():
-            guard("rollup repair", repair, self.pool, hours)
+            try:
+                guard("rollup repair", repair, self.pool, hours)
+            except StorageRefused:
+                # Not these events' fault: they are stored (or will be), so they must not be
+                # dead-lettered for it. An outage still raises and the sink retries it.
+                log.exception("rollup repair refused for %d client-hours", len(hours))
 
 
 def _unpriced(table: pa.Table) -> int:

@@ -241,3 +241,24 @@ async def _redeliver(api: Api, path: str, made: list[dict[str, Any]]) -> int:
     finally:
         store.release(prepared)
     return prepared.result.duplicates
+
+
+async def test_a_refused_repair_does_not_refuse_the_events(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine refusing the repair is not the events' fault: fresh ones are still stored."""
+    from storage import StorageRefused
+    from storage.clickhouse import events as events_module
+
+    def refuse(*_: Any) -> int:
+        raise StorageRefused("rollup repair: refused for the test", "storage")
+
+    await api.new_client("refused")
+    made = _events(6, "refused", 60)
+    await api.import_events(made[:30])
+    monkeypatch.setattr(events_module, "repair", refuse)
+    result = await api.import_events(made)  # 30 stored (repair refused), 30 fresh
+    assert (result["inserted"], result["duplicates"]) == (30, 30)
+    rollup, raw = rollup_vs_raw(api)
+    assert rollup == raw
+    assert sum(r[6] for r in raw) == 60
