@@ -239,8 +239,12 @@ class CachedReads:
             parts.extend(model.edges.per_combo(a, b, n) for _, a, b in edges.pieces(start, end))
         found: dict[tuple[str, str], Metrics] = {}
         first, second = _POSITION[dims[0]], _POSITION[dims[1]]
-        for sums in parts:
-            for i, combo in enumerate(model.combos):
+        if parts:  # disjoint events of the client: their sum is below its checked total
+            sums = parts[0].copy()
+            for part in parts[1:]:
+                sums += part
+            for i in np.flatnonzero(sums[CALLS]):
+                combo = model.combos[i]
                 _add(found, (str(combo[first]), str(combo[second])), sums[:, i])
         if raw and model.edges is None:
             for key, m in self.fresh.by_pair(client_id, start, end, dims, rollup=False).items():
