@@ -10,6 +10,10 @@ size). Rounds alternate the order of the two, and every request draws its own pa
 ``asyncio.to_thread``. CPU per request is the process CPU time (engine threads included)
 over the requests of a phase.
 
+``--before edges-from-engine`` makes "before" the read model with a period's ragged edges read
+from the engine (as before small clients' raw events were held: storage.clickhouse.edges),
+so the two differ only by that.
+
 Usage: ``python -m bench.layer --data-dir D --clients C1,C2 [--rounds 3 --requests 100]``;
 prints JSON: {"rows": [one per round and variant], "model_loads": n, "clients": {label:
 {"client_id", "first", "last", "events", "log_ids"}}} (what the asks were drawn from, so
@@ -40,12 +44,15 @@ from storage import LogFilter
 from storage.clickhouse import ClickHouseStorage
 from storage.clickhouse.cached import CachedReads
 from storage.clickhouse.pool import ClickHousePool
+from storage.clickhouse.reads import ClickHouseReads
 
 
 class _Before:
     """The storage with reads straight from the engine: the read path before the model."""
 
-    def __init__(self, storage: ClickHouseStorage) -> None:
+    def __init__(
+        self, storage: ClickHouseStorage, reads: ClickHouseReads | CachedReads | None = None
+    ) -> None:
         self.events = storage.events
         self.tenants = storage.tenants
         self.dead_letters = storage.dead_letters
@@ -53,7 +60,7 @@ class _Before:
         self.fleet = storage.fleet
         self.sql = storage.sql
         self.alerts = storage.alerts
-        self.usage = self.logs = storage.fresh
+        self.usage = self.logs = reads or storage.fresh
 
     def ping(self) -> None: ...
 
@@ -119,6 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=100, help="per phase")
     parser.add_argument("--concurrency", default="1,16")
     parser.add_argument("--questions", default=",".join(QUESTIONS))
+    parser.add_argument("--before", choices=("engine", "edges-from-engine"), default="engine")
     args = parser.parse_args(argv)
 
     settings = ClickHouseSettings(data_dir=args.data_dir)
@@ -126,7 +134,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     storage = ClickHouseStorage(pool, load_catalog(), read_model=True)
     cached = storage.usage
     assert isinstance(cached, CachedReads)
-    variants = {"before": BillingReports(_Before(storage)), "after": BillingReports(storage)}
+    before = _Before(storage)
+    if args.before == "edges-from-engine":
+        old = CachedReads(storage.fresh, max_events=0)
+        storage.events.subscribe(old)
+        before = _Before(storage, old)
+    variants = {"before": BillingReports(before), "after": BillingReports(storage)}
     rows: list[dict[str, Any]] = []
     facts: dict[str, dict[str, Any]] = {}
     for spec in args.clients.split(","):
@@ -141,6 +154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         t = time.perf_counter()
         cached.model(client)
+        if isinstance(before.usage, CachedReads):
+            before.usage.model(client)
         load_ms = round((time.perf_counter() - t) * 1000, 1)
         print(f"{label} {client}: {events:,} events, model {load_ms} ms", file=sys.stderr)
         for concurrency in (int(c) for c in args.concurrency.split(",")):

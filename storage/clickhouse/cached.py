@@ -1,15 +1,17 @@
 """Usage and log reads served from an in-process read model of each client's hourly rollup.
 
 A request then needs no engine read for its whole hours, its ``as_of`` or its log count;
-only the partial hours at a period's edges that hold calls, and the rows of a log page (the
-hours that hold them, found in memory), are read from the engine. Everything else is
+only the partial hours at a period's edges that hold calls (unless the client is small
+enough for its raw events to be held too: storage.clickhouse.edges), and the rows of a log
+page (the hours that hold them, found in memory), are read from the engine. Everything else is
 delegated to :class:`ClickHouseReads` (the "fresh" path), which stays the reader when no
 read model can be kept exact (a ClickHouse server written by other processes).
 
 Exactness: the model of a client is dropped whenever a write of that client's rows ends
 (:class:`WriteListener`, wired to the writer the sink and the import route use). A model is
 kept only if no write of the client was in flight while it was read and none ended since:
-so a model's rollup rows and its ``newest`` come from one state of the data, and a cached
+so a model's rollup rows, its ``newest`` and its raw events (two statements, both inside
+that window) come from one state of the data, and a cached
 answer equals a fresh one read in that state. While a write is in flight the model held
 before it is still served (an earlier state); none is read until the write ends (a reader
 waits for it: during an insert the engine can show the new raw rows before their rollup
@@ -24,16 +26,21 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
+
+import numpy as np
+import numpy.typing as npt
 
 from core.calendar import GroupBy
 from core.usage import ZERO, Metrics
 from storage import Dimension, LogFilter, LogPage
+from storage.clickhouse import edges
 from storage.clickhouse.readmodel import CALLS, ClientRollup, TooLarge, epoch, metrics
 from storage.clickhouse.reads import ClickHouseReads
 from storage.clickhouse.sql.usage import whole_hours
 
-# Rollup rows kept in memory over all clients (~90 bytes each), least recently used dropped.
+# Rollup rows and raw events kept in memory over all clients (~90 and 84 bytes each), least
+# recently used dropped.
 MAX_ROWS = 3_000_000
 # How long a read waits for a write of its client to end before reading the engine as it is.
 WRITE_WAIT_S = 5.0
@@ -49,12 +56,28 @@ def _floor(value: datetime) -> datetime:
     return value.replace(minute=0, second=0, microsecond=0)
 
 
+K = TypeVar("K")
+
+
+def _add(found: dict[K, Metrics], key: K, sums: npt.NDArray[np.int64]) -> None:
+    """Add one column of metric sums to ``found[key]``, if it holds any call."""
+    if sums[CALLS]:
+        m = metrics(sums)
+        found[key] = found[key].plus(m) if key in found else m
+
+
 class CachedReads:
     """Implements storage.UsageReader, storage.LogReader and storage.WriteListener."""
 
-    def __init__(self, fresh: ClickHouseReads, max_rows: int = MAX_ROWS) -> None:
+    def __init__(
+        self,
+        fresh: ClickHouseReads,
+        max_rows: int = MAX_ROWS,
+        max_events: int = edges.MAX_EVENTS,
+    ) -> None:
         self.fresh = fresh
         self.max_rows = max_rows
+        self.max_events = max_events  # 0: edges always read from the engine
         self._lock = threading.Lock()
         self._write_ended = threading.Condition(self._lock)
         self._models: OrderedDict[str, ClientRollup] = OrderedDict()
@@ -98,7 +121,7 @@ class CachedReads:
                 evicted = self._stale.pop(next(iter(self._stale)))[0]
             else:
                 evicted = self._models.popitem(last=False)[1]
-            self._rows -= evicted.rows
+            self._rows -= evicted.weight
 
     # -- the model ---------------------------------------------------------------------------
     def model(self, client_id: str) -> ClientRollup | None:
@@ -127,11 +150,11 @@ class CachedReads:
                 stale = self._stale.get(client_id)
             try:
                 if stale is None:
-                    model = self.fresh.rollup(client_id)
+                    model = self.fresh.rollup(client_id, max_events=self.max_events)
                     self.loads += 1
                 else:
                     base, lo, hi = stale
-                    model = self.fresh.rollup(client_id, (lo, hi), base)
+                    model = self.fresh.rollup(client_id, (lo, hi), base, self.max_events)
                     self.patches += 1
             except TooLarge:
                 return None
@@ -140,9 +163,9 @@ class CachedReads:
                     return None  # a write overlapped the read: rows and newest may disagree
                 if stale is not None and self._stale.get(client_id) is stale:
                     del self._stale[client_id]
-                    self._rows -= stale[0].rows
+                    self._rows -= stale[0].weight
                 self._models[client_id] = model
-                self._rows += model.rows
+                self._rows += model.weight
                 self._evict()
             return model
 
@@ -183,12 +206,14 @@ class CachedReads:
         found: dict[datetime, Metrics] = {}
         if lo < hi:
             starts = group_by.starts(_utc(lo), _utc(hi))
-            edges = [max(epoch(s), lo) for s in starts] + [hi]
-            sums = model.between(edges)
+            edges_s = [max(epoch(s), lo) for s in starts] + [hi]
+            sums = model.between(edges_s)
             for i, bucket in enumerate(starts):
-                if sums[CALLS, i]:
-                    found[bucket] = metrics(sums[:, i])
-        if raw:
+                _add(found, bucket, sums[:, i])
+        if raw and model.edges is not None:
+            for hour, a, b in edges.pieces(start, end):  # each inside one hour: one bucket
+                _add(found, group_by.floor(_utc(hour)), model.edges.total(a, b))
+        elif raw:
             for bucket, m in self.fresh.by_bucket(
                 client_id, start, end, group_by, rollup=False
             ).items():
@@ -206,16 +231,22 @@ class CachedReads:
         if model is None:
             return self.fresh.by_pair(client_id, start, end, dims)
         lo, hi, raw = self._plan(model, start, end)
-        found: dict[tuple[str, str], Metrics] = {}
+        parts = []
         if lo < hi:
-            sums = model.per_combo(lo, hi)
-            a, b = _POSITION[dims[0]], _POSITION[dims[1]]
-            for i, combo in enumerate(model.combos):
-                if sums[CALLS, i]:
-                    key = (str(combo[a]), str(combo[b]))
-                    m = metrics(sums[:, i])
-                    found[key] = found[key].plus(m) if key in found else m
-        if raw:
+            parts.append(model.per_combo(lo, hi))
+        if raw and model.edges is not None:
+            n = len(model.combos)
+            parts.extend(model.edges.per_combo(a, b, n) for _, a, b in edges.pieces(start, end))
+        found: dict[tuple[str, str], Metrics] = {}
+        first, second = _POSITION[dims[0]], _POSITION[dims[1]]
+        if parts:  # disjoint events of the client: their sum is below its checked total
+            sums = parts[0].copy()
+            for part in parts[1:]:
+                sums += part
+            for i in np.flatnonzero(sums[CALLS]):
+                combo = model.combos[i]
+                _add(found, (str(combo[first]), str(combo[second])), sums[:, i])
+        if raw and model.edges is None:
             for key, m in self.fresh.by_pair(client_id, start, end, dims, rollup=False).items():
                 found[key] = found[key].plus(m) if key in found else m
         return found
@@ -226,7 +257,10 @@ class CachedReads:
             return self.fresh.total(client_id, start, end)
         lo, hi, raw = self._plan(model, start, end)
         result = metrics(model.between([lo, hi])[:, 0]) if lo < hi else ZERO
-        if raw:
+        if raw and model.edges is not None:
+            for _, a, b in edges.pieces(start, end):
+                result = result.plus(metrics(model.edges.total(a, b)))
+        elif raw:
             result = result.plus(self.fresh.total(client_id, start, end, rollup=False))
         return result
 

@@ -16,15 +16,19 @@ a client whose sums could pass 2**63 is refused (:class:`TooLarge`) and read fro
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from threading import Lock
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from core.usage import METRIC_NAMES, Metrics
+
+if TYPE_CHECKING:
+    from storage.clickhouse.edges import EdgeEvents
 
 I64 = npt.NDArray[np.int64]
 
@@ -96,6 +100,21 @@ class ClientRollup:
         default_factory=dict
     )
     _lock: Lock = field(default_factory=Lock)
+    # The client's raw events when it has few (storage.clickhouse.edges), else None.
+    edges: EdgeEvents | None = None
+
+    @property
+    def calls(self) -> int:
+        """Calls over all time: the number of the client's raw events."""
+        return int(self._hour_cum[CALLS, -1])
+
+    @property
+    def weight(self) -> int:
+        """What this model counts against the cache's budget: rows plus events held."""
+        return self.rows + (self.edges.count if self.edges is not None else 0)
+
+    def with_edges(self, edges: EdgeEvents | None) -> ClientRollup:
+        return replace(self, edges=edges, _filtered={}, _lock=Lock())
 
     @classmethod
     def build(

@@ -13,14 +13,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
 
 from core import utc
 from core.calendar import GroupBy
 from core.ttlcache import TTLCache
 from core.usage import ZERO, Metrics
 from storage import LOG_COLUMNS, Dimension, LogFilter, LogPage
+from storage.clickhouse.edges import EdgeEvents, Overlapped
 from storage.clickhouse.pool import ClickHousePool
-from storage.clickhouse.readmodel import ClientRollup, Combo, epoch
+from storage.clickhouse.readmodel import ClientRollup, Combo, TooLarge, epoch
 from storage.clickhouse.sql import Query
 from storage.clickhouse.sql import logs as logq
 from storage.clickhouse.sql import usage as usageq
@@ -30,6 +33,24 @@ DIRECT_OFFSET = 10_000
 # An as_of up to a second old is still true (data is complete up to it), and saves a query on
 # most requests when no read model serves them.
 AS_OF_TTL_S = 1.0
+
+
+def _combos(table: pa.Table) -> list[Combo]:
+    """The (provider, model, endpoint, success) of each result row."""
+    columns = [table.column(c).to_pylist() for c in ("provider", "model", "endpoint", "success")]
+    return [(str(p), str(m), str(e), bool(s)) for p, m, e, s in zip(*columns, strict=True)]
+
+
+def _metric_arrays(table: pa.Table) -> npt.NDArray[np.int64]:
+    """The METRIC_COLUMNS array columns, flattened: shape (metrics, elements)."""
+    values = np.vstack(
+        [
+            table.column(c).combine_chunks().flatten().to_numpy().astype(np.int64)
+            for c in usageq.METRIC_COLUMNS
+        ]
+        or [np.zeros(0, dtype=np.int64)]
+    )
+    return values.reshape(len(usageq.METRIC_COLUMNS), -1)
 
 
 class ClickHouseReads:
@@ -100,47 +121,71 @@ class ClickHouseReads:
         client_id: str,
         hours: tuple[datetime, datetime] | None = None,
         base: ClientRollup | None = None,
+        max_events: int = 0,
     ) -> ClientRollup:
         """The client's read model: every rollup row and the newest event, in one statement.
 
         With ``hours`` (inclusive) and ``base``: only those hours are read, and replace
         theirs in ``base`` (a write touched them). Raises readmodel.TooLarge when int64
-        prefix sums could overflow for this client.
+        prefix sums could overflow for this client. A client with at most ``max_events``
+        events (0: none) also gets them (storage.clickhouse.edges), read by a second
+        statement: the caller keeps the model only if no write overlapped both.
         """
         query = usageq.client_rollup(self.db, client_id, hours)
         with self.pool.client() as client:
             table = client.query_arrow(query.sql, parameters=query.params)
-        combos: list[Combo] = [
-            (str(p), str(m), str(e), bool(s))
-            for p, m, e, s in zip(
-                table.column("provider").to_pylist(),
-                table.column("model").to_pylist(),
-                table.column("endpoint").to_pylist(),
-                table.column("success").to_pylist(),
-                strict=True,
-            )
-        ]
+        combos = _combos(table)
         hour_lists = table.column("hours").combine_chunks()
         lengths = np.diff(hour_lists.offsets.to_numpy())
         combo_of_row = np.repeat(np.arange(len(combos), dtype=np.int64), lengths)
-        values = np.vstack(
-            [
-                table.column(c).combine_chunks().flatten().to_numpy().astype(np.int64)
-                for c in usageq.METRIC_COLUMNS
-            ]
-            or [np.zeros(0, dtype=np.int64)]
-        )
         newest = table.column("newest").to_pylist()
         rows = (
             combos,
             combo_of_row,
             hour_lists.flatten().to_numpy().astype(np.int64),
-            values.reshape(len(usageq.METRIC_COLUMNS), -1),
+            _metric_arrays(table),
         )
         if base is not None and hours is not None:
             lo, hi = (epoch(h) for h in hours)
-            return base.patched(lo, hi, *rows, utc.naive(newest[0]) if newest else base.newest)
-        return ClientRollup.build(*rows, utc.naive(newest[0]) if newest else None)
+            model = base.patched(lo, hi, *rows, utc.naive(newest[0]) if newest else base.newest)
+        else:
+            model = ClientRollup.build(*rows, utc.naive(newest[0]) if newest else None)
+        if not max_events or model.calls > max_events:
+            return model
+        try:
+            if base is not None and base.edges is not None and hours is not None:
+                lo, hi = (epoch(h) for h in hours)
+                new = self.events(client_id, model.combos, hours)
+                return model.with_edges(base.edges.patched(lo * 1000, (hi + 3600) * 1000, new))
+            return model.with_edges(self.events(client_id, model.combos))
+        except (TooLarge, Overlapped):
+            return model  # edges from the engine (overlapped: the caller drops it anyway)
+
+    def events(
+        self,
+        client_id: str,
+        combos: list[Combo],
+        hours: tuple[datetime, datetime] | None = None,
+    ) -> EdgeEvents:
+        """The client's raw events (of ``hours``, inclusive), their combos numbered as in
+        ``combos`` (the model's, read in the same consistency window: it has every one)."""
+        query = usageq.client_events(self.db, client_id, hours)
+        with self.pool.client() as client:
+            table = client.query_arrow(query.sql, parameters=query.params)
+        index = {combo: i for i, combo in enumerate(combos)}
+        found = _combos(table)
+        if not all(c in index for c in found):
+            # Raw rows of a write whose rollup rows the model did not see: the write
+            # overlapped the two reads, and the caller drops the model anyway.
+            raise Overlapped("events of a combo the rollup rows lack")
+        ids = np.asarray([index[c] for c in found], dtype=np.int64)
+        times = table.column("times").combine_chunks()
+        lengths = np.diff(times.offsets.to_numpy())
+        return EdgeEvents.build(
+            times.flatten().to_numpy().astype(np.int64),
+            np.repeat(ids, lengths),
+            _metric_arrays(table),
+        )
 
     # -- logs --------------------------------------------------------------------------------
     def page(self, flt: LogFilter, limit: int, offset: int) -> LogPage:

@@ -174,6 +174,45 @@ def client_rollup(
     return Query(sql, params)
 
 
+# Each metric of one raw event, as the read model's integers (cost in nano-USD, exact:
+# widened first, a Decimal64(9) times 10**9 would overflow).
+EVENT_METRICS = {
+    "cost_usd": "toInt64(toDecimal128(cost_usd, 9) * 1000000000)",
+    "input_tokens": "input_tokens",
+    "output_tokens": "output_tokens",
+    "cached_input_tokens": "cached_input_tokens",
+    "reasoning_tokens": "reasoning_tokens",
+    "calls": "toUInt8(1)",
+    "successes": "toUInt8(success)",
+    "latency_ms_sum": "latency_ms",
+    "unpriced_calls": "toUInt8(cost_source = 'unpriced')",
+}
+
+
+def client_events(
+    database: str, client_id: str, hours: tuple[datetime, datetime] | None = None
+) -> Query:
+    """The client's raw events as arrays, one result row per combo: epoch ms (``times``)
+    and EVENT_METRICS, for the read model's edges (storage.clickhouse.edges). ``hours``
+    (inclusive bounds) limits them to the hours a write touched."""
+    params: dict[str, object] = {"client_id": client_id}
+    within = ""
+    if hours is not None:
+        within = (
+            " AND occurred_at >= {h0:DateTime64(3, 'UTC')}"
+            " AND occurred_at < {h1:DateTime64(3, 'UTC')}"
+        )
+        params["h0"], params["h1"] = hours[0], hours[1] + timedelta(hours=1)
+    arrays = ", ".join(f"groupArray({EVENT_METRICS[c]}) AS {c}" for c in METRIC_COLUMNS)
+    sql = (
+        "SELECT provider, model, endpoint, success, "
+        f"groupArray(toUnixTimestamp64Milli(occurred_at)) AS times, {arrays} "
+        f"FROM {database}.generations WHERE client_id = {{client_id:String}}{within} "
+        "GROUP BY provider, model, endpoint, success"
+    )
+    return Query(sql, params)
+
+
 def newest_event(database: str, client_id: str) -> Query:
     """Newest stored event time of the client: what the answers are complete up to.
 
