@@ -113,8 +113,27 @@ class EventWriter(Protocol):
         """Forget a prepared write once inserted or abandoned."""
 
     def write(self, accepted: Sequence[Accepted], source: str) -> WriteResult:
-        """blocks, then prepare + insert + release of each, in one go."""
+        """blocks, then prepare + insert + release of each, in one go (:func:`write_blocks`)."""
         ...
+
+
+def write_blocks(writer: EventWriter, accepted: Sequence[Accepted], source: str) -> WriteResult:
+    """What every :meth:`EventWriter.write` does: block by block, prepare, insert, release.
+
+    For callers that write in one go (the import route); the sink calls the steps itself so it
+    can retry each.
+    """
+    inserted = duplicates = unpriced = 0
+    for block in writer.blocks(accepted):
+        prepared = writer.prepare(block, source)
+        try:
+            writer.insert(prepared)
+        finally:
+            writer.release(prepared)
+        inserted += prepared.result.inserted
+        duplicates += prepared.result.duplicates
+        unpriced += prepared.result.unpriced
+    return WriteResult(inserted, duplicates, unpriced)
 
 
 # Where a dead letter came from: (topic, partition, offset, index in a batch message).

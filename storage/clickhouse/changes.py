@@ -17,7 +17,14 @@ from datetime import datetime
 from core import utc
 from core.columnar import ColumnarDecoded
 from core.decode import Accepted
-from storage import BuiltRows, EventWriter, PreparedWrite, WriteListener, WriteResult
+from storage import (
+    BuiltRows,
+    EventWriter,
+    PreparedWrite,
+    WriteListener,
+    WriteResult,
+    write_blocks,
+)
 
 
 @dataclass(frozen=True)
@@ -87,14 +94,4 @@ class ObservedWriter:
 
     def write(self, accepted: Sequence[Accepted], source: str) -> WriteResult:
         """Block by block, as the store writes (each block's insert is observed)."""
-        inserted = duplicates = unpriced = 0
-        for block in self.blocks(accepted):
-            prepared = self.prepare(block, source)
-            try:
-                self.insert(prepared)
-            finally:
-                self.release(prepared)
-            inserted += prepared.result.inserted
-            duplicates += prepared.result.duplicates
-            unpriced += prepared.result.unpriced
-        return WriteResult(inserted, duplicates, unpriced)
+        return write_blocks(self, accepted, source)

@@ -22,7 +22,7 @@ from core import utc
 from core.columnar import ColumnarDecoded
 from core.decode import Accepted
 from core.pricing import PriceCatalog
-from storage import BuiltRows, PreparedWrite, StorageRefused, WriteResult
+from storage import BuiltRows, PreparedWrite, StorageRefused, WriteResult, write_blocks
 from storage.clickhouse.columnar import batch_table, client_hours, client_spans, sorted_digest
 from storage.clickhouse.columns import build_table
 from storage.clickhouse.dedup import stored_ids, stored_mask
@@ -97,17 +97,7 @@ class EventStore:
 
     def write(self, accepted: Sequence[Accepted], source: str) -> WriteResult:
         """Prepare and insert block by block (the import path; the sink retries each step)."""
-        inserted = duplicates = unpriced = 0
-        for block in self.blocks(accepted):
-            prepared = self.prepare(block, source)
-            try:
-                self.insert(prepared)
-            finally:
-                self.release(prepared)
-            inserted += prepared.result.inserted
-            duplicates += prepared.result.duplicates
-            unpriced += prepared.result.unpriced
-        return WriteResult(inserted, duplicates, unpriced)
+        return write_blocks(self, accepted, source)
 
     def blocks(self, accepted: Sequence[Accepted]) -> list[list[Accepted]]:
         """One group per month of ``occurred_at``: the table's partition.
