@@ -71,6 +71,18 @@ class PipelinedSink:
         if self._inflight is inflight:
             self._inflight = None
 
+    async def wait_in_flight(self, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` for the commit in flight to end, never cancelling it.
+
+        True when none is left running (a rebalance waits so: see ingest.runtime).
+        """
+        inflight = self._inflight
+        if inflight is None or inflight.done():
+            return True
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait({inflight}, timeout=max(timeout_s, 0.0))
+        return inflight.done()
+
     async def settle(self, grace_s: float) -> bool:
         """Stopping: give the commit in flight ``grace_s`` seconds, then cancel it.
 

@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
-import hashlib
 import logging
-import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -27,6 +24,7 @@ from aiokafka import AIOKafkaProducer
 from core.decode import Limits, SourceRecord
 from core.settings import Settings
 from ingest.dead_letters import DeadLetters
+from ingest.faust_app import faust_app, tune_gc
 from ingest.health import SinkState, Verdict, judge
 from ingest.pipeline import PipelinedSink
 from ingest.sink import BatchSink, RetryPolicy
@@ -39,61 +37,6 @@ STATS_EVERY_S = 10.0
 WATCH_EVERY_S = 1.0
 # Longest wait for one shutdown step beyond the batch's grace period (commit, producer flush).
 STOP_STEP_S = 5.0
-
-
-def _faust_app(settings: Settings) -> faust.App:
-    k, w = settings.kafka, settings.worker
-    return faust.App(
-        k.group,  # the app id is the consumer group
-        broker=[f"kafka://{host}" for host in k.bootstrap.split(",")],
-        value_serializer="raw",
-        key_serializer="raw",
-        web_enabled=False,
-        autodiscover=False,
-        store="memory://",
-        datadir=str(w.state_dir),
-        topic_partitions=k.partitions,
-        topic_disable_leader=True,
-        consumer_auto_offset_reset="earliest",
-        # Commit often: an acked offset is only acked after its records were stored.
-        broker_commit_every=w.batch_size,
-        broker_commit_interval=1.0,
-        # Bounded read-ahead (in messages): memory stays flat however large the backlog.
-        stream_buffer_maxsize=2 * w.batch_size,
-        broker_max_poll_records=w.batch_size,
-        consumer_max_fetch_size=8 * 1024 * 1024,
-        stream_wait_empty=False,
-        broker_session_timeout=w.session_timeout_s,
-        broker_heartbeat_interval=min(3.0, w.session_timeout_s / 3),
-        # Static membership: a worker restarted after a crash takes its partitions back at
-        # once, instead of the group waiting a session timeout for the dead member.
-        consumer_group_instance_id=instance_id(settings),
-        # Any topic Faust itself creates gets the project's replication factor too.
-        topic_replication_factor=k.replication_factor,
-    )
-
-
-def instance_id(settings: Settings) -> str:
-    """This worker's ``group.instance.id``: the setting, or host name + state directory.
-
-    The state directory is the worker's identity on a host: a restart on the same one is the
-    same member; two workers on one host have two directories, hence two ids.
-    """
-    if settings.worker.instance_id:
-        return settings.worker.instance_id
-    where = str(settings.worker.state_dir.resolve()).encode()
-    return f"{socket.gethostname()}-{hashlib.sha256(where).hexdigest()[:10]}"
-
-
-def tune_gc() -> None:
-    """Collect garbage less often: batches keep ~100k young objects alive at a time.
-
-    With the default thresholds the collector rescans them every 700 allocations; measured on
-    the decode step of the sink, that doubled its cost. Objects alive at start-up are frozen
-    out of collection altogether.
-    """
-    gc.freeze()
-    gc.set_threshold(50_000, 100, 1_000)
 
 
 class IngestRuntime:
@@ -119,6 +62,8 @@ class IngestRuntime:
         # Per-batch hooks handed to the sink (metrics: ingest/metrics.py, wired by cli/).
         self.observers: list[Callable[[int, int, float | None], None]] = []
         self._stop_by: float | None = None  # monotonic end of the grace, once stopping
+        self._handling: asyncio.Future[None] | None = None  # the batch being stored (no pipeline)
+        self.revocations = 0  # partition revocations (rebalances) this worker went through
 
     async def start(self) -> None:
         k, w = self.settings.kafka, self.settings.worker
@@ -141,12 +86,18 @@ class IngestRuntime:
             columnar=w.columnar,
         )
         self.sink.observers.extend(self.observers)
-        app = _faust_app(self.settings)
+        app = faust_app(self.settings)
         topic = app.topic(
             k.topic, value_serializer="raw", key_serializer="raw", partitions=k.partitions
         )
         sink = self.sink
         pipeline = PipelinedSink(sink) if w.pipeline else None
+
+        async def revoked(*_: Any, **__: Any) -> None:
+            await self._finish_in_flight(pipeline)
+
+        # Awaited inside the rebalance, before this worker gives its partitions up.
+        app.on_partitions_revoked.connect(revoked)
 
         async def consume(stream: Any) -> None:
             try:
@@ -186,7 +137,7 @@ class IngestRuntime:
             SourceRecord(e.message.value, e.message.topic, e.message.partition, e.message.offset)
             for e in events
         ]
-        work = asyncio.ensure_future(sink.handle(records))
+        work = self._handling = asyncio.ensure_future(sink.handle(records))
         try:
             await asyncio.shield(work)
         except asyncio.CancelledError:
@@ -230,6 +181,26 @@ class IngestRuntime:
                 work.cancel()  # still waiting for the batch before: this one is not committed
                 log.warning("stopping: batch of %d records left uncommitted", len(events))
             raise
+
+    async def _finish_in_flight(self, pipeline: PipelinedSink | None) -> None:
+        """A rebalance: the batch being stored ends before the partitions go to another worker.
+
+        Otherwise the new owner could check for duplicates before these rows are visible and
+        store them a second time (``stream_wait_empty`` is off, so Faust does not wait). The
+        wait is bounded by the stop grace; a batch still being stored after it is logged and
+        left unacked (redelivered to the new owner), as on a stop.
+        """
+        self.revocations += 1
+        grace = self.settings.worker.shutdown_grace_s
+        finished = True
+        if pipeline is not None:
+            finished = await pipeline.wait_in_flight(grace)
+        elif self._handling is not None and not self._handling.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait({self._handling}, timeout=grace)
+            finished = self._handling.done()
+        if not finished:
+            log.warning("rebalance: a batch was still being stored after %.1f s", grace)
 
     async def _settle(self, pipeline: PipelinedSink) -> None:
         """Stopping: the pipeline's commit in flight finishes within the grace, or is dropped."""

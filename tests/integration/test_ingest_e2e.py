@@ -316,3 +316,43 @@ async def test_http_ingest_validates_all_then_publishes_and_acks(
     async with api.session.get(f"{api.base_url}/healthz", headers=admin) as r:
         health = (await r.json())["details"]
         assert health["sink"]["inserted"] == 50 and health["sink"]["duplicates"] == 1
+
+
+async def test_a_rebalance_waits_for_the_batch_being_stored_and_counts_each_event_once(
+    pipeline: tuple[Api, Settings, IngestRuntime], tmp_path: Path
+) -> None:
+    """A second worker joins the group mid-stream and leaves again: the partitions move twice
+    while events are being stored; the revocation waits ran and every event is stored once."""
+    api, settings, runtime = pipeline
+    await api.new_client("moving")
+    end = datetime.now(UTC)
+    events = list(EventFactory(seed=8).month({"moving": 3000}, end - timedelta(days=2), end))
+    await produce(settings, events[:1500])
+    worker = settings.worker.model_copy(
+        update={"state_dir": tmp_path / "second", "instance_id": "second-worker"}
+    )
+    storage = api.services.storage
+    second = IngestRuntime(
+        settings.model_copy(update={"worker": worker}),
+        storage.events,
+        api.services.limits,
+        storage.dead_letters,
+    )
+    await second.start()  # joins the group: the first worker's partitions are revoked
+    try:
+        await wait_for(_async(lambda: runtime.revocations >= 1), 60, "a revocation")
+        await produce(settings, events[1500:])
+    finally:
+        await second.stop()  # leaves: the partitions come back
+    assert runtime.sink is not None and second.sink is not None
+    first_sink, second_sink = runtime.sink, second.sink
+    await wait_for(
+        _async(lambda: first_sink.stats.inserted + second_sink.stats.inserted >= len(events)),
+        90,
+        "every event",
+    )
+    db = api.pool.database
+    rows = api.pool.query_rows(
+        f"SELECT count(), uniqExact(event_id) FROM {db}.generations WHERE client_id = 'moving'"
+    )
+    assert rows == [(len(events), len(events))]

@@ -108,3 +108,18 @@ async def test_a_stop_while_waiting_for_the_batch_before_does_not_wait_unbounded
         await asyncio.wait_for(second, 1)
     assert not await pipeline.settle(0.05)
     assert not any(e.startswith(("ack", "commit 1")) for e in sink.events), sink.events
+
+
+async def test_a_rebalance_waits_for_the_commit_in_flight_and_never_cancels_it() -> None:
+    sink, pipeline = _pipeline()
+    await pipeline.feed(_batch(0), _ack(sink, 0))
+    await asyncio.sleep(0)
+    # Still storing: the wait times out, the commit goes on (no cancel, nothing acked yet).
+    assert await pipeline.wait_in_flight(0.05) is False
+    assert "ack 0" not in sink.events
+    waiting = asyncio.ensure_future(pipeline.wait_in_flight(5))
+    await asyncio.sleep(0.01)
+    sink.gates[0].set_result(None)
+    assert await waiting is True
+    assert sink.events[-2:] == ["stored 0", "ack 0"]
+    assert await pipeline.wait_in_flight(0) is True  # nothing in flight
