@@ -209,34 +209,37 @@ def test_answers_never_older_than_their_as_of_during_ingestion(storages: Any) ->
     fresh_reports = BillingReports(fresh)
     lo, hi = START - timedelta(days=1), END + timedelta(days=30)  # whole hours: no raw read
     ragged = START + timedelta(minutes=17, seconds=3)
-    thread = threading.Thread(target=writer)
+    thread = threading.Thread(target=writer, daemon=True)
     thread.start()
     checked = compared = 0
-    while not done.is_set() or checked == 0:
-        before = seq[0]
-        cached = cached_reports.summary("live", lo, hi, GroupBy.DAY)
-        # Never older than its as_of: every call up to it is counted.
-        if cached.as_of is not None:
-            upto = sum(1 for t in list(written) if t <= cached.as_of)
-            assert cached.totals.calls >= upto, (cached.totals.calls, upto, cached.as_of)
-        checked += 1
-        pairs = [
-            (cached, fresh_reports.summary("live", lo, hi, GroupBy.DAY)),
-            (
-                cached_reports.by_provider("live", ragged, hi),
-                fresh_reports.by_provider("live", ragged, hi),
-            ),
-            (
-                cached_reports.logs(LogFilter("live", provider="openai"), 20, 30),
-                fresh_reports.logs(LogFilter("live", provider="openai"), 20, 30),
-            ),
-        ]
-        if before == seq[0] and before % 2 == 0:
-            for mine, theirs in pairs:
-                assert _bytes(mine) == _bytes(theirs)
-            compared += 1
-        rounds[0] += 1
-    thread.join()
+    try:
+        while not done.is_set() or checked == 0:
+            before = seq[0]
+            cached = cached_reports.summary("live", lo, hi, GroupBy.DAY)
+            # Never older than its as_of: every call up to it is counted.
+            if cached.as_of is not None:
+                upto = sum(1 for t in list(written) if t <= cached.as_of)
+                assert cached.totals.calls >= upto, (cached.totals.calls, upto, cached.as_of)
+            checked += 1
+            pairs = [
+                (cached, fresh_reports.summary("live", lo, hi, GroupBy.DAY)),
+                (
+                    cached_reports.by_provider("live", ragged, hi),
+                    fresh_reports.by_provider("live", ragged, hi),
+                ),
+                (
+                    cached_reports.logs(LogFilter("live", provider="openai"), 20, 30),
+                    fresh_reports.logs(LogFilter("live", provider="openai"), 20, 30),
+                ),
+            ]
+            if before == seq[0] and before % 2 == 0:
+                for mine, theirs in pairs:
+                    assert _bytes(mine) == _bytes(theirs)
+                compared += 1
+            rounds[0] += 1
+    finally:
+        done.set()  # a failing reader must not leave the writer waiting for its rounds
+        thread.join(120)
     assert not failures, failures
     final = cached_reports.summary("live", lo, hi, GroupBy.DAY)
     assert final.totals.calls == len(written) == 10 * 40
