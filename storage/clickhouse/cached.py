@@ -243,9 +243,11 @@ class CachedReads:
             sums = parts[0].copy()
             for part in parts[1:]:
                 sums += part
-            for i in np.flatnonzero(sums[CALLS]):
-                combo = model.combos[i]
-                _add(found, (str(combo[first]), str(combo[second])), sums[:, i])
+            pairs, index = model.pair_index(first, second)
+            per_pair = np.zeros((len(pairs), sums.shape[0]), dtype=np.int64)
+            np.add.at(per_pair, index, sums.T)  # exact integer sums, combo by combo
+            for i in np.flatnonzero(per_pair[:, CALLS]):
+                found[pairs[i]] = metrics(per_pair[i])
         if raw and model.edges is None:
             for key, m in self.fresh.by_pair(client_id, start, end, dims, rollup=False).items():
                 found[key] = found[key].plus(m) if key in found else m
