@@ -247,7 +247,9 @@ def machine() -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small numbers: a smoke test")
-    parser.add_argument("--sizes", help="comma-separated event counts for the query benchmark")
+    parser.add_argument(
+        "--sizes", help="comma-separated event counts for the query benchmark; 0: ingest only"
+    )
     parser.add_argument("--pg-events", type=int, help="data set used for PostgreSQL")
     parser.add_argument("--ingest-events", type=int, help="0: no ingest benchmark")
     parser.add_argument("--http-requests", type=int, help="per endpoint and phase")
@@ -262,12 +264,13 @@ def main(argv: list[str] | None = None) -> int:
 
     quick = args.quick
     sizes = (
-        [int(s) for s in args.sizes.split(",")]
+        [int(s) for s in args.sizes.split(",") if int(s) > 0]
         if args.sizes
         else ([200_000] if quick else [10_000_000, 100_000_000])
     )
-    pg_events = args.pg_events or sizes[0]
-    if pg_events not in sizes:
+    # Ingest only (``--sizes 0``, ``make bench MODE=ingest``): no query data set, no PostgreSQL.
+    pg_events = args.pg_events or (sizes[0] if sizes else 0)
+    if sizes and pg_events not in sizes:
         raise SystemExit(f"--pg-events {pg_events} must be one of the sizes {sizes}")
     ingest_events = (
         args.ingest_events if args.ingest_events is not None else (30_000 if quick else 1_000_000)
@@ -283,7 +286,9 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.now(UTC)
     results: dict[str, Any] = {
         "date": started.isoformat(timespec="seconds"),
-        "mode": "quick" if quick else ("full" if not args.sizes else f"sizes {args.sizes}"),
+        "mode": "quick"
+        if quick
+        else ("full" if not args.sizes else f"sizes {args.sizes}" if sizes else "ingest only"),
         "command": args.label or ("make bench" + (" QUICK=1" if quick else "")),
         "machine": machine(),
         "load": [],
@@ -299,12 +304,15 @@ def main(argv: list[str] | None = None) -> int:
         results["load"].append(load)
         results["machine"]["clickhouse"] = f"chdb (ClickHouse {info['clickhouse']})"
         infos[events] = info
-    pg_rows, pg_version, pg_loaded = postgres_bench(
-        pg_events, args.work, infos[pg_events], reps=layer_requests, rounds=2 if quick else 3
-    )
-    results["postgres"] = pg_rows
-    results["postgres_load"] = pg_loaded
-    results["machine"]["postgres"] = pg_version
+    if sizes:
+        pg_rows, pg_version, pg_loaded = postgres_bench(
+            pg_events, args.work, infos[pg_events], reps=layer_requests, rounds=2 if quick else 3
+        )
+        results["postgres"] = pg_rows
+        results["postgres_load"] = pg_loaded
+        results["machine"]["postgres"] = pg_version
+    if not sizes and not ingest_events:
+        raise SystemExit("--sizes 0 with --ingest-events 0: nothing to measure")
     if ingest_events:
         bootstrap = args.kafka_bootstrap
         # Without a broker given, run the local one on a port of its own (not the development

@@ -67,6 +67,8 @@ def evaluate(results: Mapping[str, Any]) -> list[dict[str, Any]]:
     biggest = max((r["events"] for r in query), default=0)
     for conc, limit in P99_MS.items():
         rows = [r for r in query if r["events"] == biggest and r["concurrency"] == conc]
+        if not rows:  # an ingest-only run
+            continue
         worst = max(rows, key=lambda r: r["p99_ms"])
         out.append(
             _target(

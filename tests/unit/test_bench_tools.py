@@ -351,6 +351,27 @@ def test_evaluate_words_and_judges_every_target() -> None:
     ]
 
 
+def test_an_ingest_only_run_is_judged_on_the_ingest_targets_alone(tmp_path: Path) -> None:
+    """``make bench MODE=ingest`` has no query rows and no PostgreSQL: those targets are absent,
+    not failed, and the report still renders."""
+    results = fake_results()
+    results.update(query=[], postgres=[], load=[])
+    results["ingest"].update(
+        events_per_s=99_999, rss_5m_backlog_mib=1023, rss_backlog_events=5_000_000
+    )
+    judged = [(t["target"], t["met"]) for t in evaluate(results)]
+    assert judged == [
+        (">= 100k events/s end to end (one worker)", False),
+        ("worker / ceiling >= 0.7", False),
+        ("worker RSS < 1 GiB with a 5M-event backlog", True),
+    ]
+    results["targets"] = evaluate(results)
+    write_report(results, tmp_path / "ingest.md", tmp_path / "plots")
+    md = (tmp_path / "ingest.md").read_text()
+    assert "## Query latency (llmhub API)\n\nNot measured." in md
+    assert "| >= 100k events/s end to end (one worker) | 99,999 events/s | **no** |" in md
+
+
 def test_questions_come_from_the_contract_and_postgres_asks_each() -> None:
     assert list(QUESTIONS) == [
         "summary",
