@@ -45,12 +45,14 @@ typecheck: setup
 
 ## Benchmarks: writes docs/benchmarks.md and its plots (QUICK=1: small smoke run;
 ## MODE=10m: the query figures at 10M events, same layer + PostgreSQL + HTTP, no ingest, < 15 min;
-## MODE=ingest: the ingest section alone, into docs/benchmarks-ingest.md).
+## MODE=100m: the query figures at 100M events (same layer and HTTP, no PostgreSQL, no ingest),
+## into docs/benchmarks-100m.md; MODE=ingest: the ingest section alone, into docs/benchmarks-ingest.md).
 BENCH_10M := --sizes 10000000 --ingest-events 0 --http-requests 60 --layer-requests 16 --label "make bench MODE=10m"
+BENCH_100M := --sizes 100000000 --pg-events 0 --ingest-events 0 --http-requests 60 --layer-requests 16 --label "make bench MODE=100m" --out docs/benchmarks-100m.md --plots docs/benchmarks-100m
 BENCH_INGEST := --sizes 0 --label "make bench MODE=ingest" --out docs/benchmarks-ingest.md --plots docs/benchmarks-ingest
 bench: setup
 	bash deploy/kafka/kafka.sh install
-	$(BIN)/python -m bench.run $(if $(QUICK),--quick --out .cache/bench/quick.md --plots .cache/bench/quick-plots,) $(if $(filter 10m,$(MODE)),$(BENCH_10M),) $(if $(filter ingest,$(MODE)),$(BENCH_INGEST),)
+	$(BIN)/python -m bench.run $(if $(QUICK),--quick --out .cache/bench/quick.md --plots .cache/bench/quick-plots,) $(if $(filter 10m,$(MODE)),$(BENCH_10M),) $(if $(filter 100m,$(MODE)),$(BENCH_100M),) $(if $(filter ingest,$(MODE)),$(BENCH_INGEST),)
 
 ## The fault suite at full size (SIGKILLs, broker restart, storage outage, API load during
 ## ingest): writes docs/reliability.md. QUICK=1: the small run that `make test` also runs.

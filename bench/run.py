@@ -250,7 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sizes", help="comma-separated event counts for the query benchmark; 0: ingest only"
     )
-    parser.add_argument("--pg-events", type=int, help="data set used for PostgreSQL")
+    parser.add_argument(
+        "--pg-events", type=int, help="data set used for PostgreSQL; 0: no PostgreSQL"
+    )
     parser.add_argument("--ingest-events", type=int, help="0: no ingest benchmark")
     parser.add_argument("--http-requests", type=int, help="per endpoint and phase")
     parser.add_argument("--layer-requests", type=int, help="per question, round and variant")
@@ -269,8 +271,8 @@ def main(argv: list[str] | None = None) -> int:
         else ([200_000] if quick else [10_000_000, 100_000_000])
     )
     # Ingest only (``--sizes 0``, ``make bench MODE=ingest``): no query data set, no PostgreSQL.
-    pg_events = args.pg_events or (sizes[0] if sizes else 0)
-    if sizes and pg_events not in sizes:
+    pg_events = args.pg_events if args.pg_events is not None else (sizes[0] if sizes else 0)
+    if pg_events and pg_events not in sizes:
         raise SystemExit(f"--pg-events {pg_events} must be one of the sizes {sizes}")
     ingest_events = (
         args.ingest_events if args.ingest_events is not None else (30_000 if quick else 1_000_000)
@@ -298,13 +300,14 @@ def main(argv: list[str] | None = None) -> int:
     infos = {}
     for events in sizes:
         rows, load, info = query_bench(events, args.work, requests, quick, layer_requests)
-        if info["layer"] and events == pg_events:
+        # The same-layer table of the PostgreSQL data set, else of the largest one.
+        if info["layer"] and events == (pg_events or max(sizes)):
             results["layer"] = info["layer"]
         results["query"].extend(rows)
         results["load"].append(load)
         results["machine"]["clickhouse"] = f"chdb (ClickHouse {info['clickhouse']})"
         infos[events] = info
-    if sizes:
+    if pg_events:
         pg_rows, pg_version, pg_loaded = postgres_bench(
             pg_events, args.work, infos[pg_events], reps=layer_requests, rounds=2 if quick else 3
         )
