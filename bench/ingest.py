@@ -1,7 +1,7 @@
 """Ingest: one worker from a backlog to stored and committed, old path vs new, interleaved.
 
 ``measure`` gives the ingest section of ``make bench`` (the pieces are in
-:mod:`bench.ingest_speed` and :mod:`bench.ingest_profile`):
+:mod:`bench.ingest_speed`, :mod:`bench.freshness` and :mod:`bench.ingest_profile`):
 - events/s end to end from a backlog of batch messages, the old path (pydantic per event, one
   batch at a time) and the new one (columnar decoder, pipelined sink) taking turns, with the
   bare aiokafka fetch+decode ceiling measured before each turn; medians and ratios;
@@ -26,6 +26,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from bench import freshness as fresh
 from bench import ingest_profile
 from bench import ingest_speed as speed
 from bench.common import log
@@ -137,7 +138,7 @@ def freshness(
         topic = f"bench-fresh-{path}-{int(time.time() * 1000)}"
         asyncio.run(speed.create_topic(bootstrap, topic))
         with speed.Service(bootstrap, topic, work / f"fresh-{path}", path) as svc:
-            result = asyncio.run(speed.freshness(svc, bootstrap, topic, path, rate, seconds))
+            result = asyncio.run(fresh.measure(svc, bootstrap, topic, path, rate, seconds))
         rows.append(asdict(result))
     return rows
 

@@ -9,8 +9,7 @@ Everything runs on this machine against the project's broker:
   engine) on that topic until every event is stored and committed; events/s and peak RSS.
   ``path`` picks the old (pydantic per event, one batch at a time) or new (columnar decoder,
   pipelined sink) path through LLMHUB_WORKER_COLUMNAR / LLMHUB_WORKER_PIPELINE.
-- :func:`freshness`: a producer at a steady rate; probe events are timed from the broker's ack
-  until the log-details endpoint of the API returns them.
+- freshness at a steady rate is :mod:`bench.freshness`.
 """
 
 from __future__ import annotations
@@ -32,7 +31,6 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import TopicPartition
 
 from bench import common
-from bench.common import percentile
 from ingest.producer import pack
 from ingest.synthetic import EventFactory
 
@@ -134,7 +132,7 @@ class WorkerRun:
     stats: dict[str, Any]
 
 
-def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+def api_get(url: str, headers: dict[str, str] | None = None) -> tuple[int, Any]:
     request = urllib.request.Request(url, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=10) as r:
@@ -145,7 +143,7 @@ def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, Any]:
         return 0, None
 
 
-def _post(url: str, body: dict[str, Any], token: str) -> Any:
+def api_post(url: str, body: dict[str, Any], token: str) -> Any:
     request = urllib.request.Request(
         url,
         data=orjson.dumps(body),
@@ -241,93 +239,3 @@ def run_worker(service: Service, n: int, path: str, timeout_s: float = 3600) -> 
     seconds = time.perf_counter() - first[0]
     rate = (n - first[1]) / seconds if seconds > 0 else 0.0
     return WorkerRun(path, rate, seconds, _peak_rss_mib(service.pid), sink)
-
-
-@dataclass
-class Freshness:
-    path: str
-    rate: float  # events/s actually produced
-    probes: int
-    p50_s: float
-    p99_s: float
-    max_s: float
-
-
-async def freshness(
-    service: Service, bootstrap: str, topic: str, path: str, rate: int, seconds: float
-) -> Freshness:
-    """Produce ``rate`` events/s for ``seconds``; time probe events from ack to API-visible."""
-    client = "fresh-probe"
-    _post(f"{service.url}/admin/v1/clients", {"client_id": client, "name": "Probe"}, service.token)
-    key = _post(f"{service.url}/admin/v1/clients/{client}/keys", {}, service.token)["api_key"]
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5
-    )
-    await producer.start()
-    acked: dict[str, float] = {}
-    visible: dict[str, float] = {}
-    factory = EventFactory(seed=5)
-    tick = 0.05  # one producer round (one batch message per client share) every 50 ms
-    per_tick = max(1, int(rate * tick))
-    sent = 0
-
-    async def probe_loop() -> None:
-        # The probes share one client, so one partition stored in offset order: once a probe
-        # shows, every probe acked before it has shown too. Asking for the newest one first
-        # keeps the poller's own delay (one request) out of the older probes' figures.
-        while True:
-            waiting = sorted((t, i) for i, t in acked.items() if i not in visible)
-            if not waiting:
-                await asyncio.sleep(0.01)
-                continue
-            for acked_at, probe in (waiting[-1], waiting[0]):
-                status, _ = await asyncio.to_thread(
-                    _get, f"{service.url}/api/v1/llm/billing/logs/{probe}", {"x-api-key": key}
-                )
-                if status == 200:
-                    now = time.perf_counter()
-                    for t, other in waiting:
-                        if t <= acked_at:
-                            visible[other] = now
-                    break
-            else:
-                await asyncio.sleep(0.01)
-
-    async def on_ack(probe: str, future: asyncio.Future[Any]) -> None:
-        await future
-        acked[probe] = time.perf_counter()
-
-    poller = asyncio.ensure_future(probe_loop())
-    acks: list[asyncio.Task[None]] = []
-    started = time.perf_counter()
-    try:
-        while time.perf_counter() - started < seconds:
-            now = datetime.now(UTC)
-            values = list(event_values(per_tick, seed=sent, start=now))
-            probe = factory.event(client, now)
-            values.append((client.encode(), orjson.dumps(probe)))
-            for msg_key, message in batch_messages(iter(values)):
-                future = await producer.send(topic, value=message, key=msg_key)
-                if msg_key == client.encode():
-                    acks.append(asyncio.ensure_future(on_ack(probe["event_id"], future)))
-            sent += len(values)
-            target = started + (sent / rate)
-            await asyncio.sleep(max(0.0, target - time.perf_counter()))
-        produced_for = time.perf_counter() - started
-        await asyncio.gather(*acks)
-        for _ in range(600):  # up to 60 s for the last probes to show
-            if len(visible) >= len(acked):
-                break
-            await asyncio.sleep(0.1)
-    finally:
-        poller.cancel()
-        await producer.stop()
-    # A probe that never showed counts as infinitely late.
-    delays = sorted(
-        [visible[i] - acked[i] for i in visible] + [float("inf")] * (len(acked) - len(visible))
-    )
-
-    def pct(q: float) -> float:
-        return round(percentile(delays, q), 3) if delays else float("nan")
-
-    return Freshness(path, sent / produced_for, len(acked), pct(50), pct(99), pct(100))

@@ -11,9 +11,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from aiohttp import web
 
+from bench import freshness
 from bench.common import QUESTIONS, percentile
 from bench.load import LoadSpec, RequestSpec, build_url, main, run_load
 from bench.plots import PLOT_FILES
@@ -524,3 +526,22 @@ def test_report_shows_old_and_new_ingest_paths(tmp_path: Path) -> None:
     assert "Freshness p99, new path (ack -> API, 20,000 events/s) | 1.50 s" in md
     met = {t["target"]: t["met"] for t in evaluate(results)}
     assert met["freshness p99 < 2 s at 20k events/s (ack -> API)"] is True
+
+
+def test_freshness_ticks_are_made_ahead_with_one_probe_each() -> None:
+    """The producer only sends bytes made before the clock starts: rate x seconds events in
+    50 ms ticks, each tick carrying exactly one probe of the probe client."""
+    ticks = freshness.prepare(rate=2_000, seconds=0.5)
+    assert len(ticks) == 10
+    for tick in ticks:
+        assert tick.events == 2_000 * 0.05 + 1
+        sent = [orjson.loads(message) for _, message in tick.messages]
+        assert sum(len(events) for events in sent) == tick.events
+        probes = [
+            e
+            for (key, _), events in zip(tick.messages, sent, strict=True)
+            if key == freshness.PROBE_CLIENT.encode()
+            for e in events
+        ]
+        assert [p["event_id"] for p in probes] == [tick.probe]
+    assert len({t.probe for t in ticks}) == len(ticks)

@@ -1,0 +1,135 @@
+"""Freshness at a steady rate: probe events timed from the broker's ack until the API shows them.
+
+A producer sends ``rate`` events/s (one batch message per client and 50 ms tick, as
+:class:`ingest.producer.EventProducer` packs them), and each tick also carries one probe
+event of a client of its own. A probe counts as visible when the log-details endpoint returns
+it; the probes share one client, hence one partition stored in offset order, so once a probe
+shows, every probe acked before it has shown too.
+
+The measurement must not take the CPU it measures (two cores, the worker on one of them):
+- every event is generated and packed before the clock starts, so the producer only sends
+  bytes: generating them inside the loop kept the bench process at 100% of a core and the
+  producer reached 14k of the 20k events/s asked (2026-11-26 17:35 run, seen in ``top``);
+- the poller asks at most twice per ``POLL_S`` (newest waiting probe, then oldest) instead of
+  in a tight loop: each ask is an engine read in the service under test. A delay is thereby
+  overstated by up to ``POLL_S`` plus one ask.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from bench.common import percentile
+from bench.ingest_speed import Service, api_get, api_post, batch_messages, event_values
+from ingest.synthetic import EventFactory
+
+TICK_S = 0.05  # one producer round (one batch message per client share) every 50 ms
+POLL_S = 0.1
+PROBE_CLIENT = "fresh-probe"
+
+
+@dataclass
+class Freshness:
+    path: str
+    rate: float  # events/s actually produced
+    probes: int
+    p50_s: float
+    p99_s: float
+    max_s: float
+
+
+@dataclass
+class Tick:
+    messages: list[tuple[bytes, bytes]]  # (key, batch message)
+    events: int
+    probe: str  # the probe's event id
+
+
+def prepare(rate: int, seconds: float, seed: int = 5) -> list[Tick]:
+    """Every tick's messages, made ahead of the run (their times start now)."""
+    per_tick = max(1, int(rate * TICK_S))
+    factory = EventFactory(seed=seed)
+    begin = datetime.now(UTC)
+    ticks = []
+    for n in range(max(1, round(seconds / TICK_S))):
+        at = begin + timedelta(seconds=n * TICK_S)
+        values = list(event_values(per_tick, seed=seed + n * per_tick, start=at))
+        probe = factory.event(PROBE_CLIENT, at)
+        values.append((PROBE_CLIENT.encode(), orjson.dumps(probe)))
+        ticks.append(Tick(batch_messages(iter(values)), len(values), str(probe["event_id"])))
+    return ticks
+
+
+async def measure(
+    service: Service, bootstrap: str, topic: str, path: str, rate: int, seconds: float
+) -> Freshness:
+    """Produce ``rate`` events/s for ``seconds``; time each probe from ack to API-visible."""
+    ticks = prepare(rate, seconds)
+    admin = f"{service.url}/admin/v1/clients"
+    api_post(admin, {"client_id": PROBE_CLIENT, "name": "Probe"}, service.token)
+    key = api_post(f"{admin}/{PROBE_CLIENT}/keys", {}, service.token)["api_key"]
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5
+    )
+    await producer.start()
+    acked: dict[str, float] = {}
+    visible: dict[str, float] = {}
+
+    async def probe_loop() -> None:
+        # Newest waiting probe first: when it shows, all older ones have. Else the oldest,
+        # so a worker that is behind still moves the figures on.
+        while True:
+            await asyncio.sleep(POLL_S)
+            waiting = sorted((t, i) for i, t in acked.items() if i not in visible)
+            for acked_at, probe in waiting[-1:] + waiting[:1] if len(waiting) > 1 else waiting:
+                status, _ = await asyncio.to_thread(
+                    api_get, f"{service.url}/api/v1/llm/billing/logs/{probe}", {"x-api-key": key}
+                )
+                if status == 200:
+                    now = time.perf_counter()
+                    for t, other in waiting:
+                        if t <= acked_at:
+                            visible[other] = now
+                    break
+
+    async def on_ack(probe: str, future: asyncio.Future[Any]) -> None:
+        await future
+        acked[probe] = time.perf_counter()
+
+    poller = asyncio.ensure_future(probe_loop())
+    acks: list[asyncio.Task[None]] = []
+    sent = 0
+    started = time.perf_counter()
+    try:
+        for tick in ticks:
+            for msg_key, message in tick.messages:
+                future = await producer.send(topic, value=message, key=msg_key)
+                if msg_key == PROBE_CLIENT.encode():
+                    acks.append(asyncio.ensure_future(on_ack(tick.probe, future)))
+            sent += tick.events
+            await asyncio.sleep(max(0.0, started + sent / rate - time.perf_counter()))
+        produced_for = time.perf_counter() - started
+        await asyncio.gather(*acks)
+        for _ in range(600):  # up to 60 s for the last probes to show
+            if len(visible) >= len(acked):
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        poller.cancel()
+        await producer.stop()
+    # A probe that never showed counts as infinitely late.
+    delays = sorted(
+        [visible[i] - acked[i] for i in visible] + [float("inf")] * (len(acked) - len(visible))
+    )
+
+    def pct(q: float) -> float:
+        return round(percentile(delays, q), 3) if delays else float("nan")
+
+    return Freshness(path, sent / produced_for, len(acked), pct(50), pct(99), pct(100))
