@@ -198,6 +198,13 @@ def _ingest(results: Mapping[str, Any], link: str) -> list[str]:
                 "n/a" if backlog is None else f"{float(backlog):.0f} MiB",
             ),
         ]
+        rows += [
+            (
+                f"Worker RSS with that backlog, {v['variant']} ({v['env']})",
+                f"{v['peak_rss_mib']:.0f} MiB, {fmt_int(v['events_per_s'])} events/s",
+            )
+            for v in ingest.get("rss_variants") or []
+        ]
         for path, figures in (ingest.get("paths") or {}).items():
             runs = ", ".join(fmt_int(v) for v in figures["runs_events_per_s"])
             rows.append(

@@ -510,6 +510,14 @@ def test_report_shows_old_and_new_ingest_paths(tmp_path: Path) -> None:
                 "max_s": 2.0,
             }
         ],
+        rss_variants=[
+            {
+                "variant": "batch300",
+                "env": {"LLMHUB_WORKER_BATCH_SIZE": "300"},
+                "peak_rss_mib": 990.4,
+                "events_per_s": 51_000,
+            },
+        ],
         batch_sizes=[
             {"batch_messages": 10, "path": "old", "events_per_s": 9_000},
             {"batch_messages": 10, "path": "new", "events_per_s": 15_000},
@@ -523,6 +531,10 @@ def test_report_shows_old_and_new_ingest_paths(tmp_path: Path) -> None:
     assert "| decode + validate | 9.00 | 3.50 |" in md
     assert "| decode+validate | 20.00 | 8.00 |" in md
     assert "| 10 | new | 15,000 |" in md
+    assert (
+        "| Worker RSS with that backlog, batch300 ({'LLMHUB_WORKER_BATCH_SIZE': '300'}) "
+        "| 990 MiB, 51,000 events/s |"
+    ) in md
     assert "Freshness p99, new path (ack -> API, 20,000 events/s) | 1.50 s" in md
     met = {t["target"]: t["met"] for t in evaluate(results)}
     assert met["freshness p99 < 2 s at 20k events/s (ack -> API)"] is True
