@@ -36,10 +36,9 @@ from storage.clickhouse.sql.usage import whole_hours
 
 I64 = npt.NDArray[np.int64]
 
-# Events kept per client, at most. 84 bytes each (BYTES_PER_EVENT): 200k events are ~17 MB
-# and took ~0.1-0.2 s to read on this machine (docs/architecture.md); a client with more
-# events than that has enough calls per hour that one engine read for its edges is a small
-# part of its answer, and it keeps the engine path.
+# Events kept per client, at most. 84 bytes each (BYTES_PER_EVENT): 200k events are ~17 MB.
+# Memory sets this cap, not speed: a bigger client keeps the engine path, and its one edge
+# read is then most of its answer's time (docs/architecture.md, "Ragged edges from memory").
 MAX_EVENTS = 200_000
 # int64 time + int32 combo + one int64 per metric.
 BYTES_PER_EVENT = 8 + 4 + 8 * len(METRIC_NAMES)
