@@ -1,4 +1,4 @@
-"""Ingest throughput, memory and freshness of one worker: old path vs new, interleaved.
+"""Ingest throughput and memory of one worker: old path vs new, interleaved.
 
 Everything runs on this machine against the project's broker:
 - :func:`produce_backlog`: N synthetic events as batch messages (as the producer library packs
