@@ -7,7 +7,7 @@
   bare aiokafka fetch+decode ceiling measured before each turn; medians and ratios;
 - worker peak RSS with a large backlog (new path);
 - freshness at a steady rate: producer ack -> visible through the log-details endpoint;
-- events/s by sink batch size (Kafka messages per batch), both paths;
+- events/s by sink batch size (MiB of Kafka values per batch), both paths;
 - a per-stage profile in one process, both paths, and the worker's own stage timings.
 
 ``python -m bench.ingest --bootstrap HOST:PORT [--only ...]`` runs sections alone (also the
@@ -32,13 +32,16 @@ from bench import ingest_speed as speed
 from bench.common import log
 
 ORDER = (("old", "new"), ("new", "old"))
+MIB = 1024 * 1024
 # Memory variants (``--rss-variants``): environment of the worker for each.
 RSS_VARIANTS: dict[str, dict[str, str]] = {
     "default": {},
     "arena2": {"MALLOC_ARENA_MAX": "2"},
-    "batch30": {"LLMHUB_WORKER_BATCH_SIZE": "30"},
-    "batch300": {"LLMHUB_WORKER_BATCH_SIZE": "300"},
+    "bytes2": {"LLMHUB_WORKER_BATCH_MAX_BYTES": str(2 * MIB)},
+    "bytes16": {"LLMHUB_WORKER_BATCH_MAX_BYTES": str(16 * MIB)},
 }
+# The batch-size sweep, in MiB of Kafka values per sink batch (the default is 8).
+SWEEP_MIB = [1, 2, 4, 8, 16]
 
 
 def _topic(kind: str, bootstrap: str, events: int, seed: int = 1) -> tuple[str, float]:
@@ -96,17 +99,16 @@ def throughput(bootstrap: str, work: Path, events: int, reps: int) -> dict[str, 
 
 
 def batch_sizes(bootstrap: str, work: Path, events: int, sizes: list[int]) -> list[dict[str, Any]]:
+    """Events/s by the sink batch's byte bound (``sizes`` in MiB), both paths, interleaved."""
     log(f"ingest: events/s by batch size over {events:,} events")
     topic, _ = _topic("batch", bootstrap, events)
     rows = []
     for i, size in enumerate(sizes):
         for path in ORDER[i % 2]:
-            env = {"LLMHUB_WORKER_BATCH_SIZE": str(size)}
+            env = {"LLMHUB_WORKER_BATCH_MAX_BYTES": str(size * MIB)}
             with speed.Service(bootstrap, topic, work / f"bs-{path}-{size}", path, env) as svc:
                 run = speed.run_worker(svc, events, path)
-            rows.append(
-                {"batch_messages": size, "path": path, "events_per_s": round(run.events_per_s)}
-            )
+            rows.append({"batch_mib": size, "path": path, "events_per_s": round(run.events_per_s)})
     return rows
 
 
@@ -173,15 +175,11 @@ def measure(
         ("new",) if quick else ("old", "new"),
     )
     # The sweep costs a service start per point: the quick smoke run leaves it out.
-    result["batch_sizes"] = (
-        [] if quick else batch_sizes(bootstrap, work, 200_000, [10, 30, 100, 300])
-    )
+    result["batch_sizes"] = [] if quick else batch_sizes(bootstrap, work, 200_000, SWEEP_MIB)
     result["rss_5m_backlog_mib"] = None
     if rss_events:
         # Bigger batches are faster (the sweep): is their memory still under the target?
-        rows = memory(
-            bootstrap, work, rss_events, ["default"] if quick else ["default", "batch300"]
-        )
+        rows = memory(bootstrap, work, rss_events, ["default"] if quick else ["default", "bytes16"])
         result["rss_variants"] = rows
         result["rss_5m_backlog_mib"] = rows[0]["peak_rss_mib"]
         result["rss_backlog_events"] = rss_events
@@ -196,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--sweep-events", type=int, default=200_000)
-    parser.add_argument("--sweep-sizes", type=int, nargs="*", default=[10, 30, 100, 300])
+    parser.add_argument("--sweep-mib", type=int, nargs="*", default=SWEEP_MIB)
     parser.add_argument("--rss-events", type=int, default=5_000_000)
     parser.add_argument("--rss-variants", nargs="*", default=["default", "arena2"])
     parser.add_argument("--fresh-rate", type=int, default=20_000)
@@ -213,9 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         "fresh": lambda: freshness(
             args.bootstrap, args.work, args.fresh_rate, args.fresh_seconds, ("old", "new")
         ),
-        "sweep": lambda: batch_sizes(
-            args.bootstrap, args.work, args.sweep_events, args.sweep_sizes
-        ),
+        "sweep": lambda: batch_sizes(args.bootstrap, args.work, args.sweep_events, args.sweep_mib),
         "rss": lambda: memory(args.bootstrap, args.work, args.rss_events, args.rss_variants),
     }
     results: dict[str, Any] = {}

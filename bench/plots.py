@@ -144,13 +144,11 @@ def _ingest(results: Mapping[str, Any], fig: Figure) -> None:
         return
     right = fig.add_subplot(1, 2, 2)
     for path, color in (("old", "tab:orange"), ("new", "tab:blue")):
-        points = sorted(
-            (r["batch_messages"], r["events_per_s"]) for r in sizes if r["path"] == path
-        )
+        points = sorted((r["batch_mib"], r["events_per_s"]) for r in sizes if r["path"] == path)
         if points:
             right.plot(*zip(*points, strict=True), marker="o", color=color, label=f"{path} path")
     right.set_xscale("log")
-    right.set_xlabel("Kafka messages per sink batch (up to 200 events each)")
+    right.set_xlabel("MiB of Kafka values per sink batch (~2,100 events per MiB)")
     right.set_ylabel("events/s")
     right.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     right.set_title("Throughput vs batch size")

@@ -22,7 +22,7 @@ milliseconds; a section that was not measured may be absent, ``None`` or empty):
                 "paths": {"old" | "new": {"events_per_s", "runs_events_per_s", "ratio",
                                           "peak_rss_mib", "stages_us_per_event"}},
                 "new_over_old", "freshness": [{"path", "rate", "probes", "p50_s", "p99_s",
-                "max_s"}], "batch_sizes": [{"batch_messages", "path", "events_per_s"}]},
+                "max_s"}], "batch_sizes": [{"batch_mib", "path", "events_per_s"}]},
      "layer": {"events", "rows", "model_loads", "clients"},  # bench.layer (bench.layer_report)
      "targets": [{"target", "measured", "met": bool}]}  # bench.targets.evaluate
 
@@ -251,7 +251,7 @@ def _ingest(results: Mapping[str, Any], link: str) -> list[str]:
     }
     stages = sorted({k for v in worker.values() for k in v})
     sizes = [
-        (str(r["batch_messages"]), str(r["path"]), fmt_int(r["events_per_s"]))
+        (str(r["batch_mib"]), str(r["path"]), fmt_int(r["events_per_s"]))
         for r in ingest.get("batch_sizes") or []
     ]
     return [
@@ -268,9 +268,7 @@ def _ingest(results: Mapping[str, Any], link: str) -> list[str]:
             else []
         ),
         *(
-            _section(
-                "Events/s by batch size", ("Messages per batch", "Path", "Events/s"), sizes, "llr"
-            )
+            _section("Events/s by batch size", ("MiB per batch", "Path", "Events/s"), sizes, "llr")
             if sizes
             else []
         ),

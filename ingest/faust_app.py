@@ -15,6 +15,10 @@ import faust
 
 from core.settings import Settings
 
+# Faust's queue between the fetcher and the batch being filled, in messages: a few MiB of
+# 200-event batch messages, and enough small ones that a live stream never waits on a fetch.
+READ_AHEAD_MESSAGES = 256
+
 
 def faust_app(settings: Settings) -> faust.App:
     k, w = settings.kafka, settings.worker
@@ -33,9 +37,11 @@ def faust_app(settings: Settings) -> faust.App:
         # Commit often: an acked offset is only acked after its records were stored.
         broker_commit_every=w.batch_size,
         broker_commit_interval=1.0,
-        # Bounded read-ahead (in messages): memory stays flat however large the backlog.
-        stream_buffer_maxsize=2 * w.batch_size,
-        broker_max_poll_records=w.batch_size,
+        # Read-ahead: one batch fills (bounded in bytes: ingest.batching) while the one before
+        # is stored; behind it Faust queues at most READ_AHEAD_MESSAGES per partition, then
+        # stops fetching it. Memory stays flat however large the backlog.
+        stream_buffer_maxsize=READ_AHEAD_MESSAGES,
+        broker_max_poll_records=READ_AHEAD_MESSAGES,
         consumer_max_fetch_size=8 * 1024 * 1024,
         stream_wait_empty=False,
         broker_session_timeout=w.session_timeout_s,

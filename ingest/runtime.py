@@ -1,9 +1,9 @@
 """The Faust sink: consumes the generations topic and hands batches to :class:`BatchSink`.
 
-Why ``noack_take`` and manual acks: Faust's ``take()`` acks a batch in a ``finally`` even when
-processing raised, so a failed insert would still be committed (lost). Here each batch is acked
-only after :meth:`BatchSink.handle` returned, in offset order, with agent concurrency 1 (Faust
-bug #606: out-of-order acks can commit past an unacked offset).
+Why manual acks (batches: :mod:`ingest.batching`): Faust's ``take()`` acks a batch in a
+``finally`` even when processing raised, so a failed insert would still be committed (lost).
+Here each batch is acked only after :meth:`BatchSink.handle` returned, in offset order, with
+agent concurrency 1 (Faust bug #606: out-of-order acks can commit past an unacked offset).
 
 The same runtime runs inside ``llmhub-serve`` (embedded engine: one process owns storage) or
 alone as ``llmhub-worker`` (ClickHouse server: scale out with more replicas in the group).
@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaProducer
 
 from core.decode import Limits, SourceRecord
 from core.settings import Settings
+from ingest.batching import Bounds, take_batches
 from ingest.dead_letters import DeadLetters
 from ingest.faust_app import faust_app, tune_gc
 from ingest.health import SinkState, Verdict, judge
@@ -92,6 +93,7 @@ class IngestRuntime:
         )
         sink = self.sink
         pipeline = PipelinedSink(sink) if w.pipeline else None
+        bounds = Bounds(w.batch_size, w.batch_max_bytes, w.batch_window_s)
 
         async def revoked(*_: Any, **__: Any) -> None:
             await self._finish_in_flight(pipeline)
@@ -101,7 +103,7 @@ class IngestRuntime:
 
         async def consume(stream: Any) -> None:
             try:
-                async for events in stream.noack_take(w.batch_size, within=w.batch_window_s):
+                async for events in take_batches(stream, bounds):
                     if pipeline is None:
                         await self._handle(stream, events, sink)
                     else:

@@ -512,15 +512,15 @@ def test_report_shows_old_and_new_ingest_paths(tmp_path: Path) -> None:
         ],
         rss_variants=[
             {
-                "variant": "batch300",
-                "env": {"LLMHUB_WORKER_BATCH_SIZE": "300"},
+                "variant": "bytes16",
+                "env": {"LLMHUB_WORKER_BATCH_MAX_BYTES": "16777216"},
                 "peak_rss_mib": 990.4,
                 "events_per_s": 51_000,
             },
         ],
         batch_sizes=[
-            {"batch_messages": 10, "path": "old", "events_per_s": 9_000},
-            {"batch_messages": 10, "path": "new", "events_per_s": 15_000},
+            {"batch_mib": 16, "path": "old", "events_per_s": 9_000},
+            {"batch_mib": 16, "path": "new", "events_per_s": 15_000},
         ],
     )
     out_md = tmp_path / "benchmarks.md"
@@ -530,9 +530,9 @@ def test_report_shows_old_and_new_ingest_paths(tmp_path: Path) -> None:
     assert "| New / old path | 2.50× |" in md
     assert "| decode + validate | 9.00 | 3.50 |" in md
     assert "| decode+validate | 20.00 | 8.00 |" in md
-    assert "| 10 | new | 15,000 |" in md
+    assert "| 16 | new | 15,000 |" in md
     assert (
-        "| Worker RSS with that backlog, batch300 ({'LLMHUB_WORKER_BATCH_SIZE': '300'}) "
+        "| Worker RSS with that backlog, bytes16 ({'LLMHUB_WORKER_BATCH_MAX_BYTES': '16777216'}) "
         "| 990 MiB, 51,000 events/s |"
     ) in md
     assert "Freshness p99, new path (ack -> API, 20,000 events/s) | 1.50 s" in md

@@ -1,0 +1,104 @@
+"""Sink batches bounded in bytes, filled while the batch before is being handled.
+
+Why not Faust's ``noack_take(n, within)``: it counts messages, and a message holds anything
+from one event to a 200-event batch message. A bound that keeps a backlog of big messages
+under the memory target (100 messages, ~17k events) gave a live stream of small messages
+(~6 events each) batches of ~600 events, and each batch costs two engine statements (duplicate
+check, insert) whatever its size: at 20k events/s the worker fell behind for good (measured,
+docs/benchmarks-ingest.md). And ``noack_take`` stops taking messages while the caller handles
+a batch, so every batch starts from an empty buffer.
+
+:func:`take_batches` bounds a batch by bytes (what memory follows) and by messages, closes it
+``within`` seconds after its first message (what freshness follows), and keeps filling the
+next one while the caller handles the one it has: one batch of read-ahead, bounded. When that
+one is full, the stream's processor waits, Faust's queue fills and Faust stops fetching the
+partition (its own flow control): backpressure, nothing dropped.
+
+Acks stay with the caller: nothing here acks, so an event is committed only once the sink
+acked it (ingest.runtime).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+# Counted per message on top of its value: a batch of tiny messages is bounded too.
+MESSAGE_OVERHEAD_BYTES = 64
+
+
+@dataclass(frozen=True)
+class Bounds:
+    messages: int  # at most this many messages per batch
+    bytes: int  # at most about this many bytes (a bigger single message is a batch alone)
+    within_s: float  # a batch is handed over this long after its first message at the latest
+
+
+@dataclass
+class _Filling:
+    events: list[Any] = field(default_factory=list)
+    bytes: int = 0
+    first_at: float = 0.0
+
+    def full(self, bounds: Bounds) -> bool:
+        return len(self.events) >= bounds.messages or self.bytes >= bounds.bytes
+
+
+def message_bytes(event: Any) -> int:
+    value = event.message.value
+    return (len(value) if value is not None else 0) + MESSAGE_OVERHEAD_BYTES
+
+
+async def take_batches(
+    stream: Any, bounds: Bounds, clock: Any = time.monotonic
+) -> AsyncIterator[list[Any]]:
+    """Yield lists of Faust events (unacked) from ``stream``, each within ``bounds``.
+
+    A batch is yielded as soon as it is full, or ``bounds.within_s`` after its first message;
+    while the caller handles it, the next one fills (up to full, then the stream waits).
+    """
+    filling = _Filling()
+    ready = asyncio.Event()  # the filling batch got its first message, or became full
+    room = asyncio.Event()  # the filling batch is not full
+    room.set()
+
+    async def add(value: Any) -> Any:
+        # Runs in the stream's own task for every message, in offset order per partition.
+        while filling.full(bounds):
+            room.clear()
+            if await stream.wait_for_stopped(room):
+                return value  # stopping: the message is left unacked (redelivered)
+        event = stream.current_event
+        if event is None:
+            raise RuntimeError("a batch found no current event")
+        if not filling.events:
+            filling.first_at = clock()
+            ready.set()
+        filling.events.append(event)
+        filling.bytes += message_bytes(event)
+        if filling.full(bounds):
+            ready.set()
+        return value
+
+    enable_acks = stream.enable_acks
+    stream.enable_acks = False  # the sink acks, after storing
+    stream.add_processor(add)
+    stream._enable_passive(aiter(stream.channel))  # Faust drains the stream into ``add``
+    try:
+        while not stream.should_stop:
+            if not filling.full(bounds):
+                # Empty: wait for a first message. Not full: until full or due.
+                due = filling.first_at + bounds.within_s - clock() if filling.events else None
+                if due is None or due > 0:
+                    ready.clear()
+                    await stream.wait_for_stopped(ready, timeout=due)
+                    continue
+            batch, filling = filling.events, _Filling()
+            room.set()
+            yield batch
+    finally:
+        stream.enable_acks = enable_acks
+        stream._processors.remove(add)
