@@ -8,7 +8,7 @@ check, insert) whatever its size: at 20k events/s the worker fell behind for goo
 docs/benchmarks-ingest.md). And ``noack_take`` stops taking messages while the caller handles
 a batch, so every batch starts from an empty buffer.
 
-:func:`take_batches` bounds a batch by bytes (what memory follows) and by messages, closes it
+A :class:`Batcher` bounds a batch by bytes (what memory follows) and by messages, closes it
 ``within`` seconds after its first message (what freshness follows), and keeps filling the
 next one while the caller handles the one it has: one batch of read-ahead, bounded. When that
 one is full, the stream's processor waits, Faust's queue fills and Faust stops fetching the
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,53 +52,80 @@ def message_bytes(event: Any) -> int:
     return (len(value) if value is not None else 0) + MESSAGE_OVERHEAD_BYTES
 
 
-async def take_batches(
-    stream: Any, bounds: Bounds, clock: Any = time.monotonic
-) -> AsyncIterator[list[Any]]:
-    """Yield lists of Faust events (unacked) from ``stream``, each within ``bounds``.
+class Batcher:
+    """Cuts ``stream`` (a Faust agent's stream) into batches of unacked events within ``bounds``."""
 
-    A batch is yielded as soon as it is full, or ``bounds.within_s`` after its first message;
-    while the caller handles it, the next one fills (up to full, then the stream waits).
-    """
-    filling = _Filling()
-    ready = asyncio.Event()  # the filling batch got its first message, or became full
-    room = asyncio.Event()  # the filling batch is not full
-    room.set()
+    def __init__(self, stream: Any, bounds: Bounds, clock: Callable[[], float] = time.monotonic):
+        self.stream = stream
+        self.bounds = bounds
+        self.clock = clock
+        self._filling = _Filling()
+        self._ready = asyncio.Event()  # the filling batch got its first message, or is full
+        self._room = asyncio.Event()  # the filling batch is not full
+        self._room.set()
 
-    async def add(value: Any) -> Any:
+    async def batches(self) -> AsyncIterator[list[Any]]:
+        """Yield each batch as soon as it is full, or ``within_s`` after its first message.
+
+        While the caller handles one, the next one fills (up to full; then the stream waits).
+        """
+        stream = self.stream
+        enable_acks = stream.enable_acks
+        stream.enable_acks = False  # the sink acks, after storing
+        stream.add_processor(self._add)
+        stream._enable_passive(aiter(stream.channel))  # Faust drains the stream into _add
+        try:
+            while not stream.should_stop:
+                filling = self._filling
+                if not filling.full(self.bounds):
+                    # Empty: wait for a first message. Not full: until full or due.
+                    due = (
+                        filling.first_at + self.bounds.within_s - self.clock()
+                        if filling.events
+                        else None
+                    )
+                    if due is None or due > 0:
+                        self._ready.clear()
+                        await stream.wait_for_stopped(self._ready, timeout=due)
+                        continue
+                self._filling = _Filling()
+                self._room.set()
+                yield filling.events
+        finally:
+            stream.enable_acks = enable_acks
+            stream._processors.remove(self._add)
+
+    def forget(self, partitions: Collection[Any]) -> int:
+        """Drop the filling batch's events of ``partitions`` (revoked: given to another worker).
+
+        They are unacked, so their new owner reads them again; storing them here too, after
+        that owner checked for duplicates, would store them twice. Returns how many.
+        """
+        filling = self._filling
+        kept = [e for e in filling.events if e.message.tp not in partitions]
+        dropped = len(filling.events) - len(kept)
+        if dropped:
+            filling.events = kept
+            filling.bytes = sum(message_bytes(e) for e in kept)
+            if not filling.full(self.bounds):
+                self._room.set()
+        return dropped
+
+    async def _add(self, value: Any) -> Any:
         # Runs in the stream's own task for every message, in offset order per partition.
-        while filling.full(bounds):
-            room.clear()
-            if await stream.wait_for_stopped(room):
+        while self._filling.full(self.bounds):
+            self._room.clear()
+            if await self.stream.wait_for_stopped(self._room):
                 return value  # stopping: the message is left unacked (redelivered)
-        event = stream.current_event
+        event = self.stream.current_event
         if event is None:
             raise RuntimeError("a batch found no current event")
+        filling = self._filling
         if not filling.events:
-            filling.first_at = clock()
-            ready.set()
+            filling.first_at = self.clock()
+            self._ready.set()
         filling.events.append(event)
         filling.bytes += message_bytes(event)
-        if filling.full(bounds):
-            ready.set()
+        if filling.full(self.bounds):
+            self._ready.set()
         return value
-
-    enable_acks = stream.enable_acks
-    stream.enable_acks = False  # the sink acks, after storing
-    stream.add_processor(add)
-    stream._enable_passive(aiter(stream.channel))  # Faust drains the stream into ``add``
-    try:
-        while not stream.should_stop:
-            if not filling.full(bounds):
-                # Empty: wait for a first message. Not full: until full or due.
-                due = filling.first_at + bounds.within_s - clock() if filling.events else None
-                if due is None or due > 0:
-                    ready.clear()
-                    await stream.wait_for_stopped(ready, timeout=due)
-                    continue
-            batch, filling = filling.events, _Filling()
-            room.set()
-            yield batch
-    finally:
-        stream.enable_acks = enable_acks
-        stream._processors.remove(add)

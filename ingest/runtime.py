@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaProducer
 
 from core.decode import Limits, SourceRecord
 from core.settings import Settings
-from ingest.batching import Bounds, take_batches
+from ingest.batching import Batcher, Bounds
 from ingest.dead_letters import DeadLetters
 from ingest.faust_app import faust_app, tune_gc
 from ingest.health import SinkState, Verdict, judge
@@ -95,15 +95,23 @@ class IngestRuntime:
         pipeline = PipelinedSink(sink) if w.pipeline else None
         bounds = Bounds(w.batch_size, w.batch_max_bytes, w.batch_window_s)
 
-        async def revoked(*_: Any, **__: Any) -> None:
+        batcher: Batcher | None = None
+
+        async def revoked(*args: Any, **__: Any) -> None:
+            if batcher is not None and len(args) > 1:  # args: (the app, revoked partitions)
+                dropped = batcher.forget(args[1])
+                if dropped:
+                    log.info("rebalance: %d unstored messages left to the new owner", dropped)
             await self._finish_in_flight(pipeline)
 
         # Awaited inside the rebalance, before this worker gives its partitions up.
         app.on_partitions_revoked.connect(revoked)
 
         async def consume(stream: Any) -> None:
+            nonlocal batcher
+            batcher = Batcher(stream, bounds)
             try:
-                async for events in take_batches(stream, bounds):
+                async for events in batcher.batches():
                     if pipeline is None:
                         await self._handle(stream, events, sink)
                     else:

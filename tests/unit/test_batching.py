@@ -16,16 +16,18 @@ from typing import Any
 
 import faust
 
-from ingest.batching import MESSAGE_OVERHEAD_BYTES, Bounds, take_batches
+from ingest.batching import MESSAGE_OVERHEAD_BYTES, Batcher, Bounds
 
 _apps = itertools.count()
 
 
 class Harness:
-    """One agent over :func:`take_batches`: records each batch's values, holds it on request."""
+    """One agent over :meth:`Batcher.batches`: records each batch's values, holds it on request."""
 
     def __init__(self, bounds: Bounds) -> None:
         self.batches: list[list[bytes]] = []
+        self.batcher: Batcher | None = None
+        self.partitions: set[Any] = set()  # of the last batch
         self.hold = asyncio.Event()  # cleared: the caller keeps the batch it has
         self.hold.set()
         self.got_one = asyncio.Event()
@@ -35,7 +37,9 @@ class Harness:
         )  # fmt: skip
 
         async def sink(stream: Any) -> None:
-            async for batch in take_batches(stream, bounds):
+            self.batcher = Batcher(stream, bounds)
+            async for batch in self.batcher.batches():
+                self.partitions = {e.message.tp for e in batch}
                 self.batches.append([e.message.value for e in batch])
                 self.got_one.set()
                 await self.hold.wait()
@@ -141,3 +145,22 @@ async def test_many_messages_arrive_in_order_in_bounded_batches() -> None:
         assert got == sent
 
     await run(Bounds(messages=64, bytes=1 << 20, within_s=0.05), test)
+
+
+async def test_a_revoked_partitions_unstored_messages_are_dropped_and_the_rest_kept() -> None:
+    async def test(h: Harness, agent: Any) -> None:
+        h.hold.clear()
+        for v in (b"a", b"b"):
+            await agent.put(wait=False, value=v, partition=0)
+        assert await h.next_batch() == [b"a", b"b"]
+        (given_away,) = h.partitions
+        await agent.put(wait=False, value=b"c", partition=0)
+        await agent.put(wait=False, value=b"d", partition=1)
+        await agent.put(wait=False, value=b"e", partition=1)
+        await asyncio.sleep(0.1)  # c, d fill the next batch; e waits for room
+        assert h.batcher is not None
+        assert h.batcher.forget({given_away}) == 1
+        h.hold.set()
+        assert await h.next_batch() == [b"d", b"e"]  # room again: e joined d
+
+    await run(Bounds(messages=2, bytes=1 << 20, within_s=0.3), test)
