@@ -1,6 +1,6 @@
 """Freshness at a steady rate: probe events timed from the broker's ack until the API shows them.
 
-A producer sends ``rate`` events/s (one batch message per client and 50 ms tick, as
+A producer sends ``rate`` events/s (batch messages per partition every 50 ms tick, as
 :class:`ingest.producer.EventProducer` packs them), and each tick also carries one probe
 event of a client of its own. A probe counts as visible when the log-details endpoint returns
 it; the probes share one client, hence one partition stored in offset order, so once a probe
@@ -27,7 +27,15 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from bench.common import percentile
-from bench.ingest_speed import Service, api_get, api_post, batch_messages, event_values
+from bench.ingest_speed import (
+    PARTITIONS,
+    Service,
+    api_get,
+    api_post,
+    batch_messages,
+    event_values,
+)
+from ingest.producer import partition_of
 from ingest.synthetic import EventFactory
 
 TICK_S = 0.05  # one producer round (one batch message per client share) every 50 ms
@@ -47,9 +55,10 @@ class Freshness:
 
 @dataclass
 class Tick:
-    messages: list[tuple[bytes, bytes]]  # (key, batch message)
+    messages: list[tuple[int, bytes]]  # (partition, batch message)
     events: int
     probe: str  # the probe's event id
+    probe_message: int  # the index in ``messages`` of the message that holds it
 
 
 def prepare(rate: int, seconds: float, seed: int = 5) -> list[Tick]:
@@ -63,7 +72,11 @@ def prepare(rate: int, seconds: float, seed: int = 5) -> list[Tick]:
         values = list(event_values(per_tick, seed=seed + n * per_tick, start=at))
         probe = factory.event(PROBE_CLIENT, at)
         values.append((PROBE_CLIENT.encode(), orjson.dumps(probe)))
-        ticks.append(Tick(batch_messages(iter(values)), len(values), str(probe["event_id"])))
+        messages = batch_messages(iter(values))
+        # The probe went last, so it is in the last message of its client's partition.
+        where = partition_of(PROBE_CLIENT.encode(), range(PARTITIONS))
+        held = max(i for i, (partition, _) in enumerate(messages) if partition == where)
+        ticks.append(Tick(messages, len(values), str(probe["event_id"]), held))
     return ticks
 
 
@@ -109,9 +122,9 @@ async def measure(
     started = time.perf_counter()
     try:
         for tick in ticks:
-            for msg_key, message in tick.messages:
-                future = await producer.send(topic, value=message, key=msg_key)
-                if msg_key == PROBE_CLIENT.encode():
+            for i, (partition, message) in enumerate(tick.messages):
+                future = await producer.send(topic, value=message, partition=partition)
+                if i == tick.probe_message:
                     acks.append(asyncio.ensure_future(on_ack(tick.probe, future)))
             sent += tick.events
             await asyncio.sleep(max(0.0, started + sent / rate - time.perf_counter()))

@@ -31,7 +31,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import TopicPartition
 
 from bench import common
-from ingest.producer import pack
+from ingest.producer import by_partition, pack
 from ingest.synthetic import EventFactory
 
 CLIENTS = 200
@@ -53,12 +53,10 @@ def event_values(n: int, seed: int, start: datetime | None = None) -> Iterator[t
         yield client.encode(), orjson.dumps(event)
 
 
-def batch_messages(events: Iterator[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """Batch messages per client, as :class:`ingest.producer.EventProducer` sends them."""
-    by_key: dict[bytes, list[bytes]] = {}
-    for key, value in events:
-        by_key.setdefault(key, []).append(value)
-    return [(key, message) for key, values in by_key.items() for message in pack(values)]
+def batch_messages(events: Iterator[tuple[bytes, bytes]]) -> list[tuple[int, bytes]]:
+    """(partition, batch message) as :class:`ingest.producer.EventProducer` sends them."""
+    parts = by_partition(events, range(PARTITIONS))
+    return [(partition, message) for partition, values in parts.items() for message in pack(values)]
 
 
 async def create_topic(bootstrap: str, topic: str) -> None:
@@ -89,8 +87,8 @@ async def produce_backlog(bootstrap: str, topic: str, n: int, seed: int = 1) -> 
             begin = datetime.now(UTC) - timedelta(hours=1) + timedelta(microseconds=50 * first)
             values = event_values(min(chunk, n - first), seed + first, begin)
             futures = [
-                await producer.send(topic, value=value, key=key)
-                for key, value in batch_messages(values)
+                await producer.send(topic, value=value, partition=partition)
+                for partition, value in batch_messages(values)
             ]
             await asyncio.gather(*futures)
     finally:

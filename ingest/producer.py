@@ -5,25 +5,48 @@ Events are keyed by ``client_id`` so one client's events stay in order in one pa
 is also what lets the sink de-duplicate a client's events with a single writer.
 Events are validated before they are sent: a bad event fails at its producer, loudly.
 
-``send_all`` packs each client's events into batch messages (a JSON array of events, at most
-BATCH_EVENTS or BATCH_BYTES): the sink's consumer pays a fixed cost per Kafka message, so
-batching is what lets one worker keep up with a busy hub. ``send`` sends one event alone.
+``send_all`` packs events into batch messages (a JSON array of events, at most BATCH_EVENTS
+or BATCH_BYTES) per partition, not per client: each event goes to the partition its
+``client_id`` hashes to, exactly as a message keyed by it would (Kafka's default partitioner,
+murmur2), so a client's events still stay in order on one partition, and the clients that
+share a partition share its messages. The sink's consumer pays a fixed cost per Kafka message
+(~100 us in Faust, measured: docs/benchmarks-ingest.md): a hub sending many clients' events
+at once makes one message per partition instead of one per client. ``send`` sends one event
+alone, keyed by its client.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 
 from core.decode import DEFAULT_LIMITS, Limits, encode
 from schemas.event import GenerationEvent
 
 BATCH_EVENTS = 200
 BATCH_BYTES = 256 * 1024
+# The producer's own partitioner too, so a packed message and a keyed one agree.
+_PARTITIONER = DefaultPartitioner()
+
+
+def by_partition(
+    encoded: Iterable[tuple[bytes, bytes]], partitions: Sequence[int]
+) -> dict[int, list[bytes]]:
+    """Encoded (key, value) pairs -> values per partition, in order: where Kafka's default
+    partitioner sends a message with that key (``partitions``: all of the topic's, sorted)."""
+    out: dict[int, list[bytes]] = {}
+    for key, value in encoded:
+        out.setdefault(partition_of(key, partitions), []).append(value)
+    return out
+
+
+def partition_of(key: bytes, partitions: Sequence[int]) -> int:
+    return int(_PARTITIONER(key, list(partitions), list(partitions)))
 
 
 def pack(values: Iterable[bytes]) -> Iterator[bytes]:
@@ -60,6 +83,7 @@ class EventProducer:
             acks="all",
             linger_ms=linger_ms,
             max_batch_size=max_batch_size,
+            partitioner=_PARTITIONER,
         )
 
     async def start(self) -> None:
@@ -93,15 +117,15 @@ class EventProducer:
         return await self.send_encoded([encode(e, self.limits) for e in events])
 
     async def send_encoded(self, encoded: Iterable[tuple[bytes, bytes]]) -> int:
-        """Send (key, value) pairs from :func:`encode` as batch messages, in order per key."""
-        by_key: dict[bytes, list[bytes]] = {}
-        count = 0
-        for key, value in encoded:
-            by_key.setdefault(key, []).append(value)
-            count += 1
+        """Send (key, value) pairs from :func:`encode` as batch messages, one partition's
+        events each, in order per key (so per client)."""
+        partitions = sorted(await self._producer.partitions_for(self.topic))
+        values = by_partition(encoded, partitions)
         futures = []
-        for key, values in by_key.items():
-            for message in pack(values):
-                futures.append(await self._producer.send(self.topic, value=message, key=key))
+        for partition, part in values.items():
+            for message in pack(part):
+                futures.append(
+                    await self._producer.send(self.topic, value=message, partition=partition)
+                )
         await asyncio.gather(*futures)
-        return count
+        return sum(len(part) for part in values.values())

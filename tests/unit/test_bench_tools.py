@@ -23,6 +23,7 @@ from bench.postgres.load import STAGE_DDL, export_sql
 from bench.postgres.questions import QuestionParams
 from bench.report import write_report
 from bench.targets import compute_ratios, evaluate
+from ingest.producer import partition_of
 
 # --------------------------------------------------------------------------- percentile
 
@@ -550,10 +551,14 @@ def test_freshness_ticks_are_made_ahead_with_one_probe_each() -> None:
         sent = [orjson.loads(message) for _, message in tick.messages]
         assert sum(len(events) for events in sent) == tick.events
         probes = [
-            e
-            for (key, _), events in zip(tick.messages, sent, strict=True)
-            if key == freshness.PROBE_CLIENT.encode()
+            (i, e)
+            for i, events in enumerate(sent)
             for e in events
+            if e["client_id"] == freshness.PROBE_CLIENT
         ]
-        assert [p["event_id"] for p in probes] == [tick.probe]
+        # One probe, in the message whose ack times it.
+        assert [(i, p["event_id"]) for i, p in probes] == [(tick.probe_message, tick.probe)]
+        # Messages of one partition each, as the producer packs them.
+        for (partition, _), events in zip(tick.messages, sent, strict=True):
+            assert {partition_of(e["client_id"].encode(), range(4)) for e in events} == {partition}
     assert len({t.probe for t in ticks}) == len(ticks)
