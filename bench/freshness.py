@@ -2,17 +2,20 @@
 
 A producer sends ``rate`` events/s (batch messages per partition every 50 ms tick, as
 :class:`ingest.producer.EventProducer` packs them), and each tick also carries one probe
-event of a client of its own. A probe counts as visible when the log-details endpoint returns
-it; the probes share one client, hence one partition stored in offset order, so once a probe
-shows, every probe acked before it has shown too.
+event of a client of its own. The probes share one client, hence one partition stored in
+offset order: the probe client's newest log row (``GET /logs?limit=1``, the API's newest-first
+page) is the newest probe stored, and every probe before it is visible too.
 
 The measurement must not take the CPU it measures (two cores, the worker on one of them):
 - every event is generated and packed before the clock starts, so the producer only sends
   bytes: generating them inside the loop kept the bench process at 100% of a core and the
   producer reached 14k of the 20k events/s asked (2026-11-26 17:35 run, seen in ``top``);
-- the poller asks at most twice per ``POLL_S`` (newest waiting probe, then oldest) instead of
-  in a tight loop: each ask is an engine read in the service under test. A delay is thereby
-  overstated by up to ``POLL_S`` plus one ask.
+- the poller asks once per ``POLL_S`` instead of in a tight loop: each ask is an engine read in
+  the service under test. A delay is thereby overstated by up to ``POLL_S`` plus one ask. (It
+  used to ask for single probes by id, the newest waiting and then the oldest, and when only
+  the oldest had shown it marked that one alone: one probe per round of 0.1 s plus two asks,
+  against 20 sent per second. A worker whose sink stats showed ~1 s of lag throughout was
+  measured at p50 24 s that way, 2026-11-26 20:42 run.)
 """
 
 from __future__ import annotations
@@ -95,22 +98,23 @@ async def measure(
     acked: dict[str, float] = {}
     visible: dict[str, float] = {}
 
+    order = {tick.probe: n for n, tick in enumerate(ticks)}
+    newest = f"{service.url}/api/v1/llm/billing/logs?limit=1"
+
     async def probe_loop() -> None:
-        # Newest waiting probe first: when it shows, all older ones have. Else the oldest,
-        # so a worker that is behind still moves the figures on.
+        # The probe client's newest log row is the newest probe stored: every probe before
+        # it is stored too (one partition, offset order). One ask per round.
+        frontier = 0  # probes [0, frontier) are visible
         while True:
             await asyncio.sleep(POLL_S)
-            waiting = sorted((t, i) for i, t in acked.items() if i not in visible)
-            for acked_at, probe in waiting[-1:] + waiting[:1] if len(waiting) > 1 else waiting:
-                status, _ = await asyncio.to_thread(
-                    api_get, f"{service.url}/api/v1/llm/billing/logs/{probe}", {"x-api-key": key}
-                )
-                if status == 200:
-                    now = time.perf_counter()
-                    for t, other in waiting:
-                        if t <= acked_at:
-                            visible[other] = now
-                    break
+            status, body = await asyncio.to_thread(api_get, newest, {"x-api-key": key})
+            if status != 200 or not body["items"]:
+                continue
+            now = time.perf_counter()
+            shown = order[body["items"][0]["log_id"]]
+            while frontier <= shown and ticks[frontier].probe in acked:
+                visible[ticks[frontier].probe] = now
+                frontier += 1
 
     async def on_ack(probe: str, future: asyncio.Future[Any]) -> None:
         await future
