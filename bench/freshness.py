@@ -49,7 +49,9 @@ PROBE_CLIENT = "fresh-probe"
 @dataclass
 class Freshness:
     path: str
+    per: str  # events packed into messages per "partition" (the producer's way) or "client"
     rate: float  # events/s actually produced
+    messages_per_s: float
     probes: int
     p50_s: float
     p99_s: float
@@ -64,8 +66,9 @@ class Tick:
     probe_message: int  # the index in ``messages`` of the message that holds it
 
 
-def prepare(rate: int, seconds: float, seed: int = 5) -> list[Tick]:
-    """Every tick's messages, made ahead of the run (their times start now)."""
+def prepare(rate: int, seconds: float, seed: int = 5, per: str = "partition") -> list[Tick]:
+    """Every tick's messages, made ahead of the run (their times start now); ``per``: how
+    events are packed into messages (:func:`bench.ingest_speed.batch_messages`)."""
     per_tick = max(1, int(rate * TICK_S))
     factory = EventFactory(seed=seed)
     begin = datetime.now(UTC)
@@ -75,7 +78,7 @@ def prepare(rate: int, seconds: float, seed: int = 5) -> list[Tick]:
         values = list(event_values(per_tick, seed=seed + n * per_tick, start=at))
         probe = factory.event(PROBE_CLIENT, at)
         values.append((PROBE_CLIENT.encode(), orjson.dumps(probe)))
-        messages = batch_messages(iter(values))
+        messages = batch_messages(iter(values), per)
         # The probe went last, so it is in the last message of its client's partition.
         where = partition_of(PROBE_CLIENT.encode(), range(PARTITIONS))
         held = max(i for i, (partition, _) in enumerate(messages) if partition == where)
@@ -84,10 +87,16 @@ def prepare(rate: int, seconds: float, seed: int = 5) -> list[Tick]:
 
 
 async def measure(
-    service: Service, bootstrap: str, topic: str, path: str, rate: int, seconds: float
+    service: Service,
+    bootstrap: str,
+    topic: str,
+    path: str,
+    rate: int,
+    seconds: float,
+    per: str = "partition",
 ) -> Freshness:
     """Produce ``rate`` events/s for ``seconds``; time each probe from ack to API-visible."""
-    ticks = prepare(rate, seconds)
+    ticks = prepare(rate, seconds, per=per)
     admin = f"{service.url}/admin/v1/clients"
     api_post(admin, {"client_id": PROBE_CLIENT, "name": "Probe"}, service.token)
     key = api_post(f"{admin}/{PROBE_CLIENT}/keys", {}, service.token)["api_key"]
@@ -149,4 +158,14 @@ async def measure(
     def pct(q: float) -> float:
         return round(percentile(delays, q), 3) if delays else float("nan")
 
-    return Freshness(path, sent / produced_for, len(acked), pct(50), pct(99), pct(100))
+    messages = sum(len(t.messages) for t in ticks)
+    return Freshness(
+        path,
+        per,
+        sent / produced_for,
+        messages / produced_for,
+        len(acked),
+        pct(50),
+        pct(99),
+        pct(100),
+    )

@@ -132,16 +132,21 @@ def memory(bootstrap: str, work: Path, events: int, variants: list[str]) -> list
     return rows
 
 
+# Freshness runs: (path, how events are packed into messages). Per partition is how the
+# project's producer sends; per client is what keyed single-client messages cost.
+FRESH_RUNS = (("old", "partition"), ("new", "partition"), ("new", "client"))
+
+
 def freshness(
-    bootstrap: str, work: Path, rate: int, seconds: float, paths: tuple[str, ...]
+    bootstrap: str, work: Path, rate: int, seconds: float, runs: tuple[tuple[str, str], ...]
 ) -> list[dict[str, Any]]:
     rows = []
-    for path in paths:
-        log(f"ingest: freshness at {rate:,} events/s for {seconds:g} s, {path} path")
-        topic = f"bench-fresh-{path}-{int(time.time() * 1000)}"
+    for path, per in runs:
+        log(f"ingest: freshness at {rate:,} events/s for {seconds:g} s, {path} path, per {per}")
+        topic = f"bench-fresh-{path}-{per}-{int(time.time() * 1000)}"
         asyncio.run(speed.create_topic(bootstrap, topic))
-        with speed.Service(bootstrap, topic, work / f"fresh-{path}", path) as svc:
-            result = asyncio.run(fresh.measure(svc, bootstrap, topic, path, rate, seconds))
+        with speed.Service(bootstrap, topic, work / f"fresh-{path}-{per}", path) as svc:
+            result = asyncio.run(fresh.measure(svc, bootstrap, topic, path, rate, seconds, per))
         rows.append(asdict(result))
     return rows
 
@@ -172,7 +177,7 @@ def measure(
         work,
         2_000 if quick else 20_000,
         3 if quick else 60,
-        ("new",) if quick else ("old", "new"),
+        (("new", "partition"),) if quick else FRESH_RUNS,
     )
     # The sweep costs a service start per point: the quick smoke run leaves it out.
     result["batch_sizes"] = [] if quick else batch_sizes(bootstrap, work, 200_000, SWEEP_MIB)
@@ -209,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         "throughput": lambda: throughput(args.bootstrap, args.work, args.events, args.reps),
         "profile": lambda: profile(min(args.events, 200_000), args.work),
         "fresh": lambda: freshness(
-            args.bootstrap, args.work, args.fresh_rate, args.fresh_seconds, ("old", "new")
+            args.bootstrap, args.work, args.fresh_rate, args.fresh_seconds, FRESH_RUNS
         ),
         "sweep": lambda: batch_sizes(args.bootstrap, args.work, args.sweep_events, args.sweep_mib),
         "rss": lambda: memory(args.bootstrap, args.work, args.rss_events, args.rss_variants),

@@ -31,7 +31,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import TopicPartition
 
 from bench import common
-from ingest.producer import by_partition, pack
+from ingest.producer import by_partition, pack, partition_of
 from ingest.synthetic import EventFactory
 
 CLIENTS = 200
@@ -53,10 +53,23 @@ def event_values(n: int, seed: int, start: datetime | None = None) -> Iterator[t
         yield client.encode(), orjson.dumps(event)
 
 
-def batch_messages(events: Iterator[tuple[bytes, bytes]]) -> list[tuple[int, bytes]]:
-    """(partition, batch message) as :class:`ingest.producer.EventProducer` sends them."""
-    parts = by_partition(events, range(PARTITIONS))
-    return [(partition, message) for partition, values in parts.items() for message in pack(values)]
+def batch_messages(
+    events: Iterator[tuple[bytes, bytes]], per: str = "partition"
+) -> list[tuple[int, bytes]]:
+    """(partition, batch message) as :class:`ingest.producer.EventProducer` sends them, or
+    with ``per="client"`` one client's events per message (keyed producers, and this
+    library before 2026-11-26): many more, smaller messages for the same events."""
+    if per == "partition":
+        parts = by_partition(events, range(PARTITIONS))
+        return [(p, message) for p, values in parts.items() for message in pack(values)]
+    by_key: dict[bytes, list[bytes]] = {}
+    for key, value in events:
+        by_key.setdefault(key, []).append(value)
+    return [
+        (partition_of(key, range(PARTITIONS)), message)
+        for key, values in by_key.items()
+        for message in pack(values)
+    ]
 
 
 async def create_topic(bootstrap: str, topic: str) -> None:

@@ -21,8 +21,9 @@ milliseconds; a section that was not measured may be absent, ``None`` or empty):
                 # bench.ingest: old path vs new
                 "paths": {"old" | "new": {"events_per_s", "runs_events_per_s", "ratio",
                                           "peak_rss_mib", "stages_us_per_event"}},
-                "new_over_old", "freshness": [{"path", "rate", "probes", "p50_s", "p99_s",
-                "max_s"}], "batch_sizes": [{"batch_mib", "path", "events_per_s"}]},
+                "new_over_old", "freshness": [{"path", "per", "rate", "messages_per_s",
+                "probes", "p50_s", "p99_s", "max_s"}],
+                "batch_sizes": [{"batch_mib", "path", "events_per_s"}]},
      "layer": {"events", "rows", "model_loads", "clients"},  # bench.layer (bench.layer_report)
      "targets": [{"target", "measured", "met": bool}]}  # bench.targets.evaluate
 
@@ -219,7 +220,8 @@ def _ingest(results: Mapping[str, Any], link: str) -> list[str]:
             rows.append(
                 (
                     f"Freshness p99, {fresh['path']} path "
-                    f"(ack -> API, {fmt_int(fresh['rate'])} events/s)",
+                    f"(ack -> API, {fmt_int(fresh['rate'])} events/s"
+                    f"{_packing(fresh)})",
                     f"{fresh['p99_s']:.2f} s (p50 {fresh['p50_s']:.2f} s, "
                     f"{fresh['probes']} probes)",
                 )
@@ -273,6 +275,13 @@ def _ingest(results: Mapping[str, Any], link: str) -> list[str]:
             else []
         ),
     ]
+
+
+def _packing(fresh: Mapping[str, Any]) -> str:
+    """How the events were packed into messages, when the run says (older runs do not)."""
+    if "per" not in fresh:
+        return ""
+    return f", messages per {fresh['per']}, {fmt_int(fresh['messages_per_s'])} messages/s"
 
 
 def _targets(results: Mapping[str, Any]) -> list[str]:

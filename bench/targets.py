@@ -120,7 +120,9 @@ def evaluate(results: Mapping[str, Any]) -> list[dict[str, Any]]:
             )
         )
     for fresh in ing.get("freshness") or []:
-        if fresh["path"] == "new":
+        # The target is judged on messages as the project's producer packs them (per
+        # partition); the per-client row shows what many small messages cost.
+        if fresh["path"] == "new" and fresh.get("per", "partition") == "partition":
             out.append(
                 _target(
                     f"freshness p99 < {FRESHNESS_P99_S:g} s "
