@@ -148,7 +148,7 @@ def _ingest(results: Mapping[str, Any], fig: Figure) -> None:
         if points:
             right.plot(*zip(*points, strict=True), marker="o", color=color, label=f"{path} path")
     right.set_xscale("log")
-    right.set_xlabel("MiB of Kafka values per sink batch (~2,100 events per MiB)")
+    right.set_xlabel("MiB per sink batch (~2,100 events per MiB)")
     right.set_ylabel("events/s")
     right.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     right.set_title("Throughput vs batch size")
