@@ -3,8 +3,9 @@
 ``python -m bench.ingest_ab --bootstrap HOST:PORT --base ../base`` runs the service of the
 checkout at ``--base`` (e.g. ``git worktree add ../base <commit>``) and of this one, taking
 turns on the same backlog topic (each turn a fresh engine and consumer group), and prints each
-turn's events/s, the medians and their ratio. The machine is shared and noisy: only
-figures from one such run are compared with each other.
+turn's events/s, the medians and their ratio. ``--fresh client partition`` measures
+freshness (:mod:`bench.freshness`, new path) instead, for each checkout and packing of
+messages. The machine is shared and noisy: only figures from one such run are compared.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from bench import common
 from bench import ingest_speed as speed
-from bench.ingest import _topic
+from bench.ingest import _topic, freshness
 
 HERE = common.ROOT
 
@@ -29,9 +30,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--path", default="new", choices=sorted(speed.PATHS))
     parser.add_argument("--work", type=Path, default=Path(".cache/bench/ab"))
+    parser.add_argument("--fresh", nargs="*", choices=["partition", "client"], default=[])
+    parser.add_argument("--fresh-rate", type=int, default=20_000)
+    parser.add_argument("--fresh-seconds", type=float, default=60)
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     roots = {"base": args.base.resolve(), "head": HERE}
+    if args.fresh:
+        rows = {}
+        for name in ("base", "head"):
+            common.ROOT = roots[name]
+            try:
+                runs = tuple((args.path, per) for per in args.fresh)
+                rows[name] = freshness(
+                    args.bootstrap, args.work / name, args.fresh_rate, args.fresh_seconds, runs
+                )
+            finally:
+                common.ROOT = HERE
+        print(json.dumps(rows, indent=2))
+        return 0
     topic, _ = _topic("ab", args.bootstrap, args.events)
     rates: dict[str, list[float]] = {"base": [], "head": []}
     for rep in range(args.reps):
