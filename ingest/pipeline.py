@@ -37,6 +37,9 @@ class PipelinedSink:
     def __init__(self, sink: BatchSink) -> None:
         self.sink = sink
         self._inflight: asyncio.Task[None] | None = None
+        # Set while a fed batch is staged but its commit has not started (waiting for the
+        # one before): a rebalance must wait for that batch too (wait_in_flight).
+        self._feeding: asyncio.Future[None] | None = None
 
     async def feed(self, records: Sequence[SourceRecord], ack: Ack) -> None:
         """Decode ``records`` now; store and ``ack`` them once the batch before is done.
@@ -45,8 +48,13 @@ class PipelinedSink:
         wait for it.
         """
         staged = self.sink.stage(records)  # overlaps the previous batch's commit
-        await self.drain()
-        self._inflight = asyncio.ensure_future(self._commit(staged, ack))
+        feeding = self._feeding = asyncio.get_running_loop().create_future()
+        try:
+            await self.drain()
+            self._inflight = asyncio.ensure_future(self._commit(staged, ack))
+        finally:
+            self._feeding = None
+            feeding.set_result(None)
 
     async def _commit(self, staged: Staged, ack: Ack) -> None:
         try:
@@ -72,15 +80,24 @@ class PipelinedSink:
             self._inflight = None
 
     async def wait_in_flight(self, timeout_s: float) -> bool:
-        """Wait up to ``timeout_s`` for the commit in flight to end, never cancelling it.
+        """Wait up to ``timeout_s`` for the commit in flight to end, never cancelling it; a
+        batch staged behind it is waited for too (its commit starts when the one before ends).
 
         True when none is left running (a rebalance waits so: see ingest.runtime).
         """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(timeout_s, 0.0)
+        feeding = self._feeding
+        if feeding is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait({feeding}, timeout=max(deadline - loop.time(), 0.0))
+            if not feeding.done():
+                return False
         inflight = self._inflight
         if inflight is None or inflight.done():
             return True
         with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait({inflight}, timeout=max(timeout_s, 0.0))
+            await asyncio.wait({inflight}, timeout=max(deadline - loop.time(), 0.0))
         return inflight.done()
 
     async def settle(self, grace_s: float) -> bool:

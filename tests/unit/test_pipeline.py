@@ -123,3 +123,35 @@ async def test_a_rebalance_waits_for_the_commit_in_flight_and_never_cancels_it()
     assert await waiting is True
     assert sink.events[-2:] == ["stored 0", "ack 0"]
     assert await pipeline.wait_in_flight(0) is True  # nothing in flight
+
+
+async def test_a_rebalance_also_waits_for_the_batch_staged_behind_the_commit() -> None:
+    """Batch 1 is staged while batch 0 is stored; its commit starts only when 0's ends. A
+    rebalance in between must wait for batch 1 too, or it would be stored after the
+    partitions went to another worker (whose duplicate check could not see it)."""
+    sink, pipeline = _pipeline()
+    await pipeline.feed(_batch(0), _ack(sink, 0))
+    second = asyncio.ensure_future(pipeline.feed(_batch(1), _ack(sink, 1)))
+    await asyncio.sleep(0.01)
+    waiting = asyncio.ensure_future(pipeline.wait_in_flight(5))
+    await asyncio.sleep(0.01)
+    sink.gates[0].set_result(None)
+    await second
+    await asyncio.sleep(0.01)
+    assert sink.events[-1] == "commit 1"
+    assert not waiting.done()  # batch 0 is stored, batch 1 is still being stored
+    sink.gates[1].set_result(None)
+    assert await waiting is True
+    assert sink.events[-2:] == ["stored 1", "ack 1"]
+
+
+async def test_the_wait_for_a_staged_batch_is_bounded() -> None:
+    sink, pipeline = _pipeline()
+    await pipeline.feed(_batch(0), _ack(sink, 0))
+    second = asyncio.ensure_future(pipeline.feed(_batch(1), _ack(sink, 1)))
+    await asyncio.sleep(0.01)
+    assert await pipeline.wait_in_flight(0.05) is False  # batch 0 never ends here
+    sink.gates[0].set_result(None)
+    await second
+    sink.gates[1].set_result(None)
+    await pipeline.drain()
