@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,10 +55,9 @@ def message_bytes(event: Any) -> int:
 class Batcher:
     """Cuts ``stream`` (a Faust agent's stream) into batches of unacked events within ``bounds``."""
 
-    def __init__(self, stream: Any, bounds: Bounds, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, stream: Any, bounds: Bounds) -> None:
         self.stream = stream
         self.bounds = bounds
-        self.clock = clock
         self._filling = _Filling()
         self._ready = asyncio.Event()  # the filling batch got its first message, or is full
         self._room = asyncio.Event()  # the filling batch is not full
@@ -80,7 +79,7 @@ class Batcher:
                 if not filling.full(self.bounds):
                     # Empty: wait for a first message. Not full: until full or due.
                     due = (
-                        filling.first_at + self.bounds.within_s - self.clock()
+                        filling.first_at + self.bounds.within_s - time.monotonic()
                         if filling.events
                         else None
                     )
@@ -122,7 +121,7 @@ class Batcher:
             raise RuntimeError("a batch found no current event")
         filling = self._filling
         if not filling.events:
-            filling.first_at = self.clock()
+            filling.first_at = time.monotonic()
             self._ready.set()
         filling.events.append(event)
         filling.bytes += message_bytes(event)
