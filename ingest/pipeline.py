@@ -37,23 +37,30 @@ class PipelinedSink:
     def __init__(self, sink: BatchSink) -> None:
         self.sink = sink
         self._inflight: asyncio.Task[None] | None = None
-        # Set while a fed batch is staged but its commit has not started (waiting for the
-        # one before): a rebalance must wait for that batch too (wait_in_flight).
+        # Set from the moment a batch is fed until its commit has started (it is staged, then
+        # waits for the one before): a rebalance must wait for that batch too (wait_in_flight).
         self._feeding: asyncio.Future[None] | None = None
 
-    async def feed(self, records: Sequence[SourceRecord], ack: Ack) -> None:
-        """Decode ``records`` now; store and ``ack`` them once the batch before is done.
+    def feed(self, records: Sequence[SourceRecord], ack: Ack) -> asyncio.Task[None]:
+        """Decode ``records``; store and ``ack`` them once the batch before is done.
 
-        Returns when this batch's commit has started (not finished): call :meth:`drain` to
-        wait for it.
+        The returned task ends when this batch's commit has started (not finished): call
+        :meth:`drain` to wait for it. The batch counts as in flight from this call on, with
+        no await in between (a rebalance arriving before the task first runs waits for it).
         """
-        staged = self.sink.stage(records)  # overlaps the previous batch's commit
         feeding = self._feeding = asyncio.get_running_loop().create_future()
+        return asyncio.ensure_future(self._feed(records, ack, feeding))
+
+    async def _feed(
+        self, records: Sequence[SourceRecord], ack: Ack, feeding: asyncio.Future[None]
+    ) -> None:
         try:
+            staged = self.sink.stage(records)  # overlaps the previous batch's commit
             await self.drain()
             self._inflight = asyncio.ensure_future(self._commit(staged, ack))
         finally:
-            self._feeding = None
+            if self._feeding is feeding:
+                self._feeding = None
             feeding.set_result(None)
 
     async def _commit(self, staged: Staged, ack: Ack) -> None:

@@ -179,7 +179,7 @@ class IngestRuntime:
             for e in events:
                 await stream.ack(e)
 
-        work = asyncio.ensure_future(pipeline.feed(records, ack))
+        work = pipeline.feed(records, ack)  # in flight from here (see PipelinedSink.feed)
         try:
             await asyncio.shield(work)
         except asyncio.CancelledError:

@@ -155,3 +155,18 @@ async def test_the_wait_for_a_staged_batch_is_bounded() -> None:
     await second
     sink.gates[1].set_result(None)
     await pipeline.drain()
+
+
+async def test_a_rebalance_waits_for_a_batch_fed_just_before_it() -> None:
+    """The rebalance arrives after the batch was handed to the pipeline but before its
+    feeding task first ran: that batch is in flight too."""
+    sink, pipeline = _pipeline()
+    fed = pipeline.feed(_batch(0), _ack(sink, 0))
+    waiting = asyncio.ensure_future(pipeline.wait_in_flight(5))
+    await fed
+    await asyncio.sleep(0.01)
+    assert sink.events == ["stage 0", "commit 0"]
+    assert not waiting.done()
+    sink.gates[0].set_result(None)
+    assert await waiting is True
+    assert sink.events[-2:] == ["stored 0", "ack 0"]
