@@ -10,7 +10,7 @@ or BATCH_BYTES) per partition, not per client: each event goes to the partition 
 ``client_id`` hashes to, exactly as a message keyed by it would (Kafka's default partitioner,
 murmur2), so a client's events still stay in order on one partition, and the clients that
 share a partition share its messages. The sink's consumer pays a fixed cost per Kafka message
-(~100 us in Faust, measured: docs/benchmarks-ingest.md): a hub sending many clients' events
+(~150 us in Faust, profiled: docs/benchmarks-ingest.md): a hub sending many clients' events
 at once makes one message per partition instead of one per client. ``send`` sends one event
 alone, keyed by its client.
 """
