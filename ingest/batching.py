@@ -62,6 +62,8 @@ class Batcher:
         self._ready = asyncio.Event()  # the filling batch got its first message, or is full
         self._room = asyncio.Event()  # the filling batch is not full
         self._room.set()
+        # Partitions given away, one collection per revocation (see _add).
+        self._revoked: list[Collection[Any]] = []
 
     async def batches(self) -> AsyncIterator[list[Any]]:
         """Yield each batch as soon as it is full, or ``within_s`` after its first message.
@@ -100,6 +102,7 @@ class Batcher:
         They are unacked, so their new owner reads them again; storing them here too, after
         that owner checked for duplicates, would store them twice. Returns how many.
         """
+        self._revoked.append(frozenset(partitions))
         filling = self._filling
         kept = [e for e in filling.events if e.message.tp not in partitions]
         dropped = len(filling.events) - len(kept)
@@ -112,13 +115,18 @@ class Batcher:
 
     async def _add(self, value: Any) -> Any:
         # Runs in the stream's own task for every message, in offset order per partition.
+        event = self.stream.current_event
+        if event is None:
+            raise RuntimeError("a batch found no current event")
+        revocations = len(self._revoked)
         while self._filling.full(self.bounds):
             self._room.clear()
             if await self.stream.wait_for_stopped(self._room):
                 return value  # stopping: the message is left unacked (redelivered)
-        event = self.stream.current_event
-        if event is None:
-            raise RuntimeError("a batch found no current event")
+        if any(event.message.tp in gone for gone in self._revoked[revocations:]):
+            # Its partition was given away while it waited for room: like the filling
+            # batch's messages of that partition (forget), it is left unacked to the new owner.
+            return value
         filling = self._filling
         if not filling.events:
             filling.first_at = time.monotonic()

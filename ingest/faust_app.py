@@ -16,7 +16,7 @@ import faust
 from core.settings import Settings
 
 # Faust's queue between the fetcher and the batch being filled, in messages: a few MiB of
-# 200-event batch messages, and enough small ones that a live stream never waits on a fetch.
+# 200-event batch messages (memory), and a few hundred small ones.
 READ_AHEAD_MESSAGES = 256
 
 

@@ -1,8 +1,9 @@
 """Producer library for services that emit generation events to Kafka.
 
 Idempotent producer with ``acks=all``: a retried send is not written twice by the broker.
-Events are keyed by ``client_id`` so one client's events stay in order in one partition, which
-is also what lets the sink de-duplicate a client's events with a single writer.
+Events go to the partition their ``client_id`` hashes to, so one client's events stay in order
+in one partition, which is also what lets the sink de-duplicate a client's events with a single
+writer.
 Events are validated before they are sent: a bad event fails at its producer, loudly.
 
 ``send_all`` packs events into batch messages (a JSON array of events, at most BATCH_EVENTS
