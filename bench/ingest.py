@@ -6,7 +6,8 @@
   batch at a time) and the new one (columnar decoder, pipelined sink) taking turns, with the
   bare aiokafka fetch+decode ceiling measured before each turn; medians and ratios;
 - worker peak RSS with a large backlog (new path);
-- freshness at a steady rate: producer ack -> visible through the log-details endpoint;
+- freshness at a steady rate: producer ack -> visible through the API (the probe client's newest
+  log row), messages per partition and per client;
 - events/s by sink batch size (MiB of Kafka values per batch), both paths;
 - a per-stage profile in one process, both paths, and the worker's own stage timings.
 
